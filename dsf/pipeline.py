@@ -1,0 +1,270 @@
+"""The pipeline: the only place that strings the five stages together.
+
+    sketch ─ split_components ─ encode ─ project/blend ─ decode_features ─ fuse ─ synthesize ─ face
+
+Each stage is also a method that takes explicit inputs (`encode`, `project`, `decode_features`,
+`fuse`, `synthesize`, `shadow`), so a notebook — or a comparison with the released code — can
+call one stage alone. `run` keeps every intermediate on a `Trace` and caches per part: when
+only one part's refine weight changes, only that part is re-projected and re-decoded; when a
+stroke changes only one window's crop, only that part is re-encoded.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import jittor as jt
+import numpy as np
+
+from . import params as params_io
+from .components import composite, split_components, window_masks, windows
+from .config import PARTS, Config
+from .embedding import decode_sketch, encode
+from .fusion import decode_features, fuse
+from .images import load_sketch
+from .manifold import Projection, blend, project, shadow_from_decoded
+from .synthesis import synthesize
+
+SEXES = (None, "male", "female")
+
+
+@dataclass
+class Trace:
+    """Every intermediate of one `Pipeline.run`, for plotting.
+
+    sketch: H×W uint8 input; parts: part → crop (uint8); latents: part → latent vector;
+    neighbours / weights: part → K bank rows (nearest first) and their locally-linear weights;
+    projected: part → Σ wᵢ nᵢ; blended: part → refine·projected + (1 − refine)·latent;
+    refine: part → weight used; shadow: H×W uint8 drawing guidance (None unless asked for);
+    feature_maps: part → C×S×S; fused: C×H×W; image: H×W×3 uint8; timings: stage → seconds
+    (stages skipped thanks to the cache are absent); recomputed: parts whose projection or
+    feature map was recomputed in this call.
+    """
+
+    sketch: np.ndarray
+    parts: dict
+    latents: dict
+    neighbours: dict
+    weights: dict
+    projected: dict
+    blended: dict
+    refine: dict
+    sex: str | None
+    k: int
+    solver: str
+    feature_maps: dict
+    fused: np.ndarray
+    image: np.ndarray
+    shadow: np.ndarray | None = None
+    timings: dict = field(default_factory=dict)
+    recomputed: tuple = ()
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).hexdigest()
+
+
+def refine_weights(refine) -> dict:
+    """A float (all parts) or a dict part → float (missing parts default to 0.5) → part → float,
+    validated. refine is the released code's part weight r: 1 = fully projected, 0 = the raw
+    sketch (the paper's blending weight w_bc = 1 − r)."""
+    if isinstance(refine, dict):
+        unknown = set(refine) - set(PARTS)
+        if unknown:
+            raise ValueError(f"unknown part(s) {sorted(unknown)} in refine; parts are {PARTS}")
+        out = {p: float(refine.get(p, 0.5)) for p in PARTS}
+    else:
+        out = {p: float(refine) for p in PARTS}
+    for p, r in out.items():
+        if not 0.0 <= r <= 1.0:
+            raise ValueError(f"refine for {p} must be within [0, 1], got {r}")
+    return out
+
+
+class Pipeline:
+    """DeepFaceDrawing inference: one `Config`, its networks and its component banks."""
+
+    def __init__(self, config: Config, networks: dict, banks: dict, info: dict | None = None):
+        missing = [p for p in PARTS if p not in banks]
+        if missing:
+            raise ValueError(f"banks missing for part(s) {missing}")
+        self.config = config
+        self.networks = networks
+        self.banks = banks
+        self.info = info or {}
+        self.windows = windows(config.canvas)
+        self._cache: dict = {}
+
+    def __repr__(self):
+        sizes = {p: len(b) for p, b in self.banks.items()}
+        return f"Pipeline({self.config.name}, canvas {self.config.canvas}, bank sizes {sizes})"
+
+    # ---- the stages, each callable alone -------------------------------------------------
+    def load_sketch(self, sketch) -> np.ndarray:
+        """Any accepted sketch input → canvas×canvas uint8 (see `dsf.images.load_sketch`)."""
+        return load_sketch(sketch, self.config.canvas)
+
+    def encode(self, part: str, crops: np.ndarray) -> np.ndarray:
+        """Component embedding: crop(s) of `part` → latent(s) (B×latent, or latent for one crop)."""
+        self._check_part(part)
+        z = encode(self.networks[f"encoder/{part}"], crops)
+        return z[0] if np.ndim(crops) == 2 else z
+
+    def project(self, part: str, latent: np.ndarray, refine: float = 1.0, sex: str | None = None,
+                k: int | None = None, solver: str | None = None, neighbours=None) -> tuple[Projection, np.ndarray]:
+        """Manifold projection of one latent onto `part`'s bank, then the blend.
+
+        Returns (projection, blended). `neighbours` passes explicit bank rows in a given order
+        instead of searching (to reproduce the released code's order with solver="released").
+        """
+        self._check_part(part)
+        self._check_sex(sex)
+        proj = project(np.asarray(latent, np.float32), self.banks[part], k or self.config.k, sex=sex,
+                       solver=solver or self.config.solver, neighbours=neighbours)
+        return proj, blend(np.asarray(latent, np.float32), proj.projected, refine)
+
+    def decode_features(self, part: str, vectors: np.ndarray) -> jt.Var:
+        """Feature mapping: latent(s) of `part` → B×C×S×S feature map Var."""
+        self._check_part(part)
+        with jt.no_grad():
+            return decode_features(self.networks[f"feature_decoder/{part}"], vectors, self.windows[part].size)
+
+    def fuse(self, feature_maps: dict) -> jt.Var:
+        """Paste the five feature maps into one canvas-sized map (published order and trim)."""
+        with jt.no_grad():
+            return fuse(feature_maps, self.config.canvas)
+
+    def synthesize(self, blended: dict) -> np.ndarray:
+        """Feature decoding, fusion and image synthesis from explicit part vectors
+        (part → latent, or part → B×latent for a batch). Returns H×W×3 (or B×H×W×3) uint8."""
+        maps = {p: self.decode_features(p, blended[p]) for p in PARTS}
+        images = self.generate(self.fuse(maps))
+        return images[0] if np.ndim(blended[PARTS[0]]) == 1 else images
+
+    def generate(self, fused: jt.Var) -> np.ndarray:
+        """Image synthesis: B×C×H×W fused map → B×H×W×3 uint8."""
+        return synthesize(self.networks["generator"], fused)
+
+    def shadow(self, projections: dict) -> np.ndarray:
+        """Drawing guidance: each part's K decoded neighbour sketches blended with their
+        weights (clipped to [0, 0.5]), composited with feathered window masks → H×W uint8."""
+        per_part = {}
+        for part in PARTS:
+            proj = projections[part]
+            decoded = decode_sketch(self.networks[f"sketch_decoder/{part}"], self.banks[part].vectors[proj.indices],
+                                    self.windows[part].size)
+            per_part[part] = shadow_from_decoded(decoded, proj.weights)
+        grey = composite(per_part, self.config.canvas, window_masks(self.config.canvas))
+        return np.clip(grey * 255, 0, 255).astype(np.uint8)
+
+    # ---- everything at once --------------------------------------------------------------
+    def run(self, sketch, refine=0.5, sex: str | None = None, k: int | None = None,
+            solver: str | None = None, shadow: bool = False) -> Trace:
+        """Sketch (path, PIL image or array) → `Trace` with every intermediate.
+
+        refine: float for all parts or dict part → float (see `refine_weights`);
+        sex: None (whole bank), "male" or "female" pool; k: neighbours (default config.k);
+        shadow: also compute the drawing-guidance shadow (decodes K sketches per part).
+        """
+        r = refine_weights(refine)
+        grey, parts, latents, projections, k, solver, timings = self._embed_and_project(sketch, sex, k, solver)
+        blended, maps, recomputed = {}, {}, []
+        t = time.perf_counter()
+        for part in PARTS:
+            blended[part] = blend(latents[part], projections[part].projected, r[part])
+            key = ("features", part, _digest(parts[part]), sex, k, solver, r[part])
+            if self._cache.get(key[:2], (None,))[0] != key:
+                recomputed.append(part)
+            maps[part] = self._cached(key, lambda: self.decode_features(part, blended[part]))
+        jt.sync(list(maps.values()))  # Jittor is lazy: time the decoding here, not inside fuse
+        timings["decode_features"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        fused = self.fuse(maps)
+        fused.sync()
+        timings["fuse"] = time.perf_counter() - t
+        t = time.perf_counter()
+        image = self.generate(fused)[0]
+        timings["synthesize"] = time.perf_counter() - t
+        shadow_img = None
+        if shadow:
+            t = time.perf_counter()
+            shadow_img = self.shadow(projections)
+            timings["shadow"] = time.perf_counter() - t
+        return Trace(
+            sketch=grey, parts=parts, latents=latents,
+            neighbours={p: projections[p].indices for p in PARTS},
+            weights={p: projections[p].weights for p in PARTS},
+            projected={p: projections[p].projected for p in PARTS},
+            blended=blended, refine=r, sex=sex, k=k, solver=solver,
+            feature_maps={p: m.numpy()[0] for p, m in maps.items()},
+            fused=fused.numpy()[0], image=image, shadow=shadow_img,
+            timings=timings, recomputed=tuple(recomputed),
+        )
+
+    def run_batch(self, sketch, refines: list, sex: str | None = None, k: int | None = None,
+                  solver: str | None = None) -> np.ndarray:
+        """Render many refine settings of one sketch in one batched pass (for grids).
+
+        refines: list of floats or dicts (as in `run`). Returns len(refines)×H×W×3 uint8.
+        Encoding and projection happen once; decoding, fusion and synthesis run batched.
+        """
+        if not refines:
+            raise ValueError("refines is empty")
+        settings = [refine_weights(r) for r in refines]
+        _, _, latents, projections, *_ = self._embed_and_project(sketch, sex, k, solver)
+        blended = {p: np.stack([blend(latents[p], projections[p].projected, s[p]) for s in settings]) for p in PARTS}
+        return self.synthesize(blended)
+
+    def _embed_and_project(self, sketch, sex, k, solver):
+        """Load, split, encode and project every part, reusing cached results per part."""
+        self._check_sex(sex)
+        k, solver = k or self.config.k, solver or self.config.solver
+        timings: dict = {}
+        t = time.perf_counter()
+        grey = self.load_sketch(sketch)
+        parts = split_components(grey)
+        timings["load+split"] = time.perf_counter() - t
+        latents, projections = {}, {}
+        for part in PARTS:
+            crop_id = _digest(parts[part])
+            t = time.perf_counter()
+            latents[part] = self._cached(("latent", part, crop_id), lambda: self.encode(part, parts[part]))
+            _add(timings, "encode", t)
+            t = time.perf_counter()
+            projections[part] = self._cached(("projection", part, crop_id, sex, k, solver),
+                                             lambda: self.project(part, latents[part], 1.0, sex, k, solver)[0])
+            _add(timings, "project", t)
+        return grey, parts, latents, projections, k, solver, timings
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _cached(self, key, compute):
+        # One entry per (kind, part): enough for sliders and strokes, and memory stays flat.
+        slot = key[:2]
+        hit = self._cache.get(slot)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = compute()
+        self._cache[slot] = (key, value)
+        return value
+
+    def _check_part(self, part):
+        if part not in PARTS:
+            raise ValueError(f"unknown part {part!r}; parts are {PARTS}")
+
+    def _check_sex(self, sex):
+        if sex not in SEXES:
+            raise ValueError(f"sex must be None (all), 'male' or 'female', got {sex!r}")
+
+
+def _add(timings: dict, stage: str, since: float) -> None:
+    timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - since
+
+
+def load_pipeline(path=None) -> Pipeline:
+    """Load a pipeline: `None` → the kit's shipped parameters (params/), a folder with
+    `AE_whole/` and `Combine/` → the authors' released parameters, unchanged, or a folder
+    in the kit's own layout (config.json + manifest.json)."""
+    config, networks, banks, info = params_io.load_model(path)
+    return Pipeline(config, networks, banks, info)
