@@ -52,10 +52,15 @@ def generate(argv: list[str]) -> int:
 
     from . import load_pipeline
     from .images import SketchError
+    from .params import ParamsError
 
     refine = dict.fromkeys(("eye1", "eye2", "nose", "mouth", "remainder"), args.refine)
     refine.update(dict(args.part))
-    pipe = load_pipeline(args.params)
+    try:
+        pipe = load_pipeline(args.params)
+    except ParamsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     failures = 0

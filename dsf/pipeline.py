@@ -120,7 +120,9 @@ class Pipeline:
         """
         self._check_part(part)
         self._check_sex(sex)
-        proj = project(np.asarray(latent, np.float32), self.banks[part], k or self.config.k, sex=sex,
+        if neighbours is None:
+            k = k or self.config.k
+        proj = project(np.asarray(latent, np.float32), self.banks[part], k, sex=sex,
                        solver=solver or self.config.solver, neighbours=neighbours)
         return proj, blend(np.asarray(latent, np.float32), proj.projected, refine)
 

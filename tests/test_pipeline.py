@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+from conftest import TINY, drawn_face, random_banks
+from dsf.config import PARTS
+from dsf.images import SketchError
+from dsf.manifold import blend
+from dsf.pipeline import Pipeline, refine_weights
+
+
+def test_trace_holds_every_intermediate_with_the_documented_shapes(tiny_pipeline, face_sketch):
+    tr = tiny_pipeline.run(face_sketch, refine=0.5, shadow=True)
+    c, w = TINY.canvas, tiny_pipeline.windows
+    assert tr.sketch.shape == (c, c) and tr.sketch.dtype == np.uint8
+    assert set(tr.parts) == set(PARTS) and tr.parts["eye1"].shape == (w["eye1"].size,) * 2
+    for p in PARTS:
+        assert tr.latents[p].shape == (TINY.latent,)
+        assert tr.neighbours[p].shape == (TINY.k,) and tr.weights[p].sum() == pytest.approx(1, abs=1e-6)
+        assert np.allclose(tr.blended[p], blend(tr.latents[p], tr.projected[p], 0.5), atol=1e-6)
+        assert tr.feature_maps[p].shape == (TINY.feature_channels, w[p].size, w[p].size)
+    assert tr.fused.shape == (TINY.feature_channels, c, c)
+    assert tr.image.shape == (c, c, 3) and tr.image.dtype == np.uint8
+    assert tr.shadow.shape == (c, c) and tr.shadow.dtype == np.uint8
+    assert {"encode", "project", "decode_features", "fuse", "synthesize", "shadow"} <= set(tr.timings)
+
+
+def test_changing_one_refine_recomputes_only_that_part(tiny_pipeline, face_sketch):
+    first = tiny_pipeline.run(face_sketch, refine=0.2)
+    again = tiny_pipeline.run(face_sketch, refine=0.2)
+    assert again.recomputed == () and np.array_equal(first.image, again.image)
+    changed = tiny_pipeline.run(face_sketch, refine={**refine_weights(0.2), "mouth": 0.9})
+    assert changed.recomputed == ("mouth",)
+    assert not np.array_equal(changed.image, first.image)
+
+
+def test_a_stroke_in_one_window_reencodes_only_that_part(tiny_pipeline, face_sketch):
+    tiny_pipeline.run(face_sketch)
+    w = tiny_pipeline.windows["eye1"]
+    stroked = face_sketch.copy()
+    stroked[w.y + 5, w.x + 2 : w.x + 20] = 0
+    tr = tiny_pipeline.run(stroked)
+    assert tr.recomputed == ("eye1",)
+
+
+def test_refine_endpoints_follow_the_released_direction(tiny_pipeline, face_sketch):
+    raw = tiny_pipeline.run(face_sketch, refine=0.0)
+    projected = tiny_pipeline.run(face_sketch, refine=1.0)
+    for p in PARTS:
+        assert np.allclose(raw.blended[p], raw.latents[p])
+        assert np.allclose(projected.blended[p], projected.projected[p], atol=1e-6)
+
+
+def test_batched_grid_equals_one_at_a_time(tiny_pipeline, face_sketch):
+    settings = [0.0, 1.0, {"nose": 1.0}]
+    grid = tiny_pipeline.run_batch(face_sketch, settings)
+    assert grid.shape == (3, TINY.canvas, TINY.canvas, 3)
+    for image, r in zip(grid, settings):
+        single = tiny_pipeline.run(face_sketch, refine=r).image
+        assert np.abs(image.astype(int) - single).max() <= 1  # float summation order only
+
+
+def test_stages_are_callable_alone_and_agree_with_run(tiny_pipeline, face_sketch):
+    tr = tiny_pipeline.run(face_sketch, refine=0.7, sex="female", k=3)
+    latent = tiny_pipeline.encode("nose", tr.parts["nose"])
+    assert np.allclose(latent, tr.latents["nose"], atol=1e-5)
+    proj, blended = tiny_pipeline.project("nose", latent, 0.7, "female", 3)
+    assert np.array_equal(proj.indices, tr.neighbours["nose"])
+    assert np.all(tiny_pipeline.banks["nose"].labels["sex"][proj.indices] == "female")
+    explicit, _ = tiny_pipeline.project("nose", latent, 0.7, neighbours=proj.indices[::-1], solver="released")
+    assert np.array_equal(explicit.indices, proj.indices[::-1])
+    image = tiny_pipeline.synthesize(tr.blended)
+    assert np.abs(image.astype(int) - tr.image).max() <= 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"refine": 1.5}, "within \\[0, 1\\]"),
+    ({"refine": {"ear": 0.5}}, "unknown part"),
+    ({"sex": "other"}, "sex must be"),
+])
+def test_bad_arguments_get_clear_errors(tiny_pipeline, face_sketch, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_pipeline.run(face_sketch, **kwargs)
+
+
+def test_bad_sketch_file_gets_a_sketch_error(tiny_pipeline, tmp_path):
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"\x89PNG broken")
+    with pytest.raises(SketchError, match="x.png"):
+        tiny_pipeline.run(bad)
+
+
+def test_missing_bank_is_named():
+    banks = random_banks(TINY)
+    del banks["nose"]
+    with pytest.raises(ValueError, match="nose"):
+        Pipeline(TINY, {}, banks)
