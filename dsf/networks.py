@@ -23,12 +23,13 @@ class BatchNorm(nn.BatchNorm):
     def execute(self, x):
         if self.mode != "sample":
             return super().execute(x)
+        # The same arithmetic as Jittor's training-mode BatchNorm on a batch of one.
         dims = list(range(2, x.ndim))
-        mean = x.mean(dims=dims, keepdims=True)
-        var = ((x * x).mean(dims=dims, keepdims=True) - mean * mean).maximum(0.0)
-        w = self.weight.reshape((1, -1) + (1,) * len(dims))
-        b = self.bias.reshape((1, -1) + (1,) * len(dims))
-        return (x - mean) / jt.sqrt(var + self.eps) * w + b
+        mean = jt.mean(x, dims=dims)
+        var = (jt.mean(x * x, dims=dims) - mean * mean).maximum(0.0)
+        w = self.weight / jt.sqrt(var + self.eps)
+        b = self.bias - mean * w
+        return x * w.broadcast(x, dims) + b.broadcast(x, dims)
 
 
 BATCHNORM_MODES = ("eval", "sample", "train")

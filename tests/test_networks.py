@@ -62,6 +62,10 @@ def test_sample_mode_is_per_sample_and_leaves_running_stats_alone():
     alone = np.concatenate([bn(x[i:i + 1]).numpy() for i in range(3)])
     assert np.allclose(together, alone, atol=1e-5)
     assert np.allclose(together.mean(axis=(2, 3)), 0, atol=1e-4)  # each sample normalised on its own
+    released = jt.nn.BatchNorm(4)  # the release: training-mode BatchNorm on one sketch at a time
+    released.load_state_dict(bn.state_dict())
+    released.train()
+    assert np.array_equal(together, np.concatenate([released(x[i:i + 1]).numpy() for i in range(3)]))
     assert np.array_equal(bn.running_mean.numpy(), before)
     set_batchnorm_mode(bn, "train")
     bn(x).sync()
