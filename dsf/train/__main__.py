@@ -1,0 +1,221 @@
+"""Command line: python -m dsf.train {stage1,bank,stage2,export,all} ... (see dsf/train/__init__.py)."""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+# One OpenMP thread unless the user says otherwise: on a shared 2-core machine Jittor's oneDNN
+# kernels with 2 spinning OpenMP threads used ~6× more CPU per stage-1 step (8–12 s vs 1.4 s
+# CPU for 16 faces) for the same work. Must be set before Jittor loads oneDNN.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import dsf  # noqa: F401,E402  (Jittor environment defaults first)
+from dsf.config import Config, preset
+
+
+def _config(args) -> Config:
+    if getattr(args, "config", None):
+        return Config.from_dict(json.loads(Path(args.config).read_text()))
+    run_cfg = Path(args.out) / "config.json"
+    if getattr(args, "preset", None):
+        return preset(args.preset)
+    if run_cfg.exists():
+        return Config.from_dict(json.loads(run_cfg.read_text()))
+    return preset("compact128")
+
+
+def _until(text: str | None) -> float | None:
+    """'HH:MM' (UTC, today; tomorrow if already past) or a UNIX time → UNIX seconds."""
+    if not text:
+        return None
+    if ":" not in text:
+        return float(text)
+    h, m = (int(x) for x in text.split(":"))
+    now = _dt.datetime.now(_dt.timezone.utc)
+    t = now.replace(hour=h, minute=m, second=0, microsecond=0)
+    if t < now - _dt.timedelta(hours=12):
+        t += _dt.timedelta(days=1)
+    return t.timestamp()
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S', time.gmtime())} UTC] {msg}", flush=True)
+
+
+def _save_run_config(out: Path, cfg: Config) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "config.json"
+    if path.exists():
+        old = Config.from_dict(json.loads(path.read_text()))
+        if old != cfg:
+            sys.exit(f"{path} holds config {old.name!r}, different from the requested one; use another --out")
+    else:
+        path.write_text(cfg.to_json() + "\n")
+
+
+def cmd_stage1(args, cfg):
+    from .stage1 import train_stage1
+
+    meta = train_stage1(args.data, cfg, args.out, epochs=args.epochs or 3, minutes=args.minutes, batch=args.batch or 16,
+                        seed=args.seed, ckpt_every=args.ckpt_every)
+    _log(f"stage1: step {meta['step']}, epoch {meta['epoch']}, {meta['seconds'] / 60:.1f} min, done={meta['done']}")
+    return meta
+
+
+def cmd_bank(args, cfg):
+    from .bank import build_bank
+
+    path = build_bank(args.data, cfg, args.out)
+    _log(f"bank written: {path}")
+    return path
+
+
+def cmd_stage2(args, cfg):
+    from .stage2 import train_stage2
+
+    meta = train_stage2(args.data, cfg, args.out, epochs=args.epochs or 100, minutes=args.minutes,
+                        until=_until(args.until), batch=args.batch or 8, seed=args.seed, ckpt_every=args.ckpt_every,
+                        extend=getattr(args, "extend", False))
+    _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
+         f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
+    return meta
+
+
+def model_card(out: Path, cfg: Config) -> str:
+    from .checkpoint import read_meta
+
+    m1 = read_meta(out / "stage1" / "checkpoint.npz") or {}
+    m2 = read_meta(out / "stage2" / "checkpoint.npz") or {}
+    n = m2.get("train_faces", "?")
+    per_epoch = n // m2.get("batch", 1) if isinstance(n, int) else None
+    ep2 = m2.get("epoch", 0) + (m2.get("pos", 0) / per_epoch if per_epoch else 0)
+    return f"""# {cfg.name}: DeepFaceDrawing trained by the kit on a CPU (model card stub — to be edited)
+
+- Architecture: `dsf.config.preset({cfg.name!r})` (canvas {cfg.canvas}, width {cfg.width}, latent {cfg.latent}).
+- Training data: the prepared `train` split ({n} faces); banks hold those same faces' latents
+  with labels sex / source / id. The FS2K held-out `test` split was never used.
+- Stage 1 (component auto-encoders, L1, augmented sketches): {m1.get('step', '?')} steps of batch
+  {m1.get('batch', '?')}, {m1.get('epoch', '?')} epochs, {m1.get('seconds', 0) / 60:.0f} min.
+- Stage 2 (feature decoders + generator, pix2pixHD 2-scale discriminator, LSGAN + 10·feature
+  matching + 10·L1): {m2.get('step', '?')} steps of batch {m2.get('batch', '?')}, {ep2:.2f} epochs,
+  {m2.get('seconds', 0) / 60:.0f} min. No VGG perceptual loss: no pretrained perceptual network was
+  available offline, so pixel L1 stands in for it.
+- Weights and bank vectors stored as float16.
+- Reproduce: `python -m dsf.train all --data data/prepared_{cfg.canvas} --preset {cfg.name} --out runs/{cfg.name}`.
+"""
+
+
+def cmd_export(args, cfg):
+    from dsf.networks import build_networks
+    from dsf.params import save_model
+
+    from .bank import load_banks
+    from .stage1 import load_stage1
+    from .stage2 import load_stage2
+
+    out = Path(args.out)
+    nets = build_networks(cfg)
+    trained = {**load_stage1(out, cfg), **load_stage2(out, cfg)}
+    for k, m in trained.items():
+        nets[k].load_state_dict({n: v.numpy() for n, v in m.state_dict().items()})
+    banks = load_banks(out / "bank.npz")
+    folder = save_model(args.params, cfg, nets, banks, model_card=model_card(out, cfg), dtype="float16", overwrite=True)
+    size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+    _log(f"exported to {folder} ({size / 1e6:.1f} MB)")
+    return folder
+
+
+def cmd_all(args, cfg):
+    from .checkpoint import read_meta
+
+    out = Path(args.out)
+    m1 = read_meta(out / "stage1" / "checkpoint.npz")
+    if m1 and m1.get("done"):
+        _log("stage1 already complete, skipping")
+    else:
+        _log("stage1 ...")
+        a = argparse.Namespace(**vars(args))
+        a.epochs, a.minutes, a.batch = args.stage1_epochs, args.stage1_minutes, args.stage1_batch
+        m1 = cmd_stage1(a, cfg)
+        if not m1.get("done"):
+            sys.exit("stage1 stopped before completion")
+    bank = out / "bank.npz"
+    s1 = out / "stage1" / "checkpoint.npz"
+    if bank.exists() and bank.stat().st_mtime >= s1.stat().st_mtime:
+        _log("bank already built, skipping")
+    else:
+        _log("bank ...")
+        cmd_bank(args, cfg)
+    m2 = read_meta(out / "stage2" / "checkpoint.npz")
+    if m2 and m2.get("done") and not args.stage2_extend:
+        _log("stage2 already complete, skipping")
+    else:
+        _log("stage2 ...")
+        a = argparse.Namespace(**vars(args))
+        a.epochs, a.minutes, a.until, a.batch = args.stage2_epochs, args.stage2_minutes, args.stage2_until, args.stage2_batch
+        a.extend = args.stage2_extend
+        try:
+            cmd_stage2(a, cfg)
+        except Exception:  # keep the last checkpoint and still export it
+            import traceback
+
+            traceback.print_exc()
+            _log("stage2 failed; exporting its last checkpoint")
+    if args.params:
+        _log("export ...")
+        cmd_export(args, cfg)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m dsf.train", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp, data=True):
+        if data:
+            sp.add_argument("--data", required=True, help="prepared data folder (pack_train.npz, pack_val.npz)")
+        sp.add_argument("--preset", help="config preset (default: the run's config.json, else compact128)")
+        sp.add_argument("--config", help="config JSON file (instead of --preset)")
+        sp.add_argument("--out", required=True, help="run folder, e.g. runs/compact128")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (and every epoch end)")
+
+    for name in ("stage1", "stage2"):
+        sp = sub.add_parser(name)
+        common(sp)
+        sp.add_argument("--epochs", type=int)
+        sp.add_argument("--minutes", type=float, help="training-time budget (summed over restarts)")
+        sp.add_argument("--batch", type=int)
+        if name == "stage2":
+            sp.add_argument("--until", help="stop at this UTC wall-clock time, HH:MM")
+            sp.add_argument("--extend", action="store_true",
+                            help="train on past a finished stage 2 (with a new --until / --minutes / --epochs)")
+    common(sub.add_parser("bank"))
+    sp = sub.add_parser("export")
+    common(sp, data=False)
+    sp.add_argument("--params", required=True, help="output parameter folder, e.g. params/compact128")
+    sp = sub.add_parser("all")
+    common(sp)
+    sp.add_argument("--stage1-epochs", type=int, default=3)
+    sp.add_argument("--stage1-minutes", type=float)
+    sp.add_argument("--stage1-batch", type=int, default=16)
+    sp.add_argument("--stage2-epochs", type=int, default=100)
+    sp.add_argument("--stage2-minutes", type=float)
+    sp.add_argument("--stage2-until", help="UTC HH:MM")
+    sp.add_argument("--stage2-batch", type=int, default=8)
+    sp.add_argument("--stage2-extend", action="store_true", help="train on past a finished stage 2 (see stage2 --extend)")
+    sp.add_argument("--params", help="export here at the end (fp16)")
+    args = p.parse_args(argv)
+
+    cfg = _config(args)
+    _save_run_config(Path(args.out), cfg)
+    _log(f"{args.cmd}: config {cfg.name}, out {args.out}, pid {os.getpid()}")
+    {"stage1": cmd_stage1, "bank": cmd_bank, "stage2": cmd_stage2, "export": cmd_export, "all": cmd_all}[args.cmd](args, cfg)
+
+
+if __name__ == "__main__":
+    main()

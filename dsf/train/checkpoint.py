@@ -1,0 +1,177 @@
+"""Private training checkpoints and run-directory bookkeeping.
+
+A checkpoint is one `.npz` (no pickle): every trained module's `state_dict()` (BatchNorm
+running statistics included) under `module/<name>/<param>`, every Adam optimizer's moments and
+step count under `optim/<name>/...`, and a JSON `meta` (stage, step, epoch, position in the
+epoch, seconds trained, numpy RNG state). Files are written to a temporary name and renamed,
+so a run killed mid-write keeps its previous checkpoint.
+
+Jittor's `Optimizer.state_dict()` keeps only hyper-parameters, so the Adam moments (`m`,
+`values`) and `n_step` are saved here directly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _module_arrays(prefix: str, module) -> dict:
+    out = {}
+    for k, v in module.state_dict().items():
+        out[f"{prefix}/{k}"] = v.numpy() if hasattr(v, "numpy") else np.asarray(v)
+    return out
+
+
+def save_checkpoint(path, modules: dict, optimizers: dict, meta: dict) -> None:
+    """Write modules' parameters, optimizers' Adam state and `meta` to `path` (.npz), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for name, module in modules.items():
+        arrays.update(_module_arrays(f"module/{name}", module))
+    for name, opt in optimizers.items():
+        arrays[f"optim/{name}/n_step"] = np.asarray(getattr(opt, "n_step", 0), np.int64)
+        for g, pg in enumerate(opt.param_groups):
+            for key in ("m", "values"):
+                for i, v in enumerate(pg.get(key, [])):
+                    arrays[f"optim/{name}/{g}/{key}/{i}"] = v.numpy()
+    arrays["meta"] = np.asarray(json.dumps(meta))
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, modules: dict, optimizers: dict) -> dict:
+    """Restore what `save_checkpoint` wrote into `modules` and `optimizers`; returns `meta`."""
+    import jittor as jt
+
+    with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    for name, module in modules.items():
+        prefix = f"module/{name}/"
+        state = {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}
+        if not state:
+            raise KeyError(f"checkpoint {path} has no module {name!r}")
+        module.load_state_dict(state)
+    for name, opt in optimizers.items():
+        key = f"optim/{name}/n_step"
+        if key not in data:
+            continue
+        opt.n_step = int(data[key])
+        for g, pg in enumerate(opt.param_groups):
+            for k in ("m", "values"):
+                for i, v in enumerate(pg.get(k, [])):
+                    a = data.get(f"optim/{name}/{g}/{k}/{i}")
+                    if a is not None:
+                        v.update(jt.array(a).stop_grad())
+    return json.loads(str(data["meta"]))
+
+
+def read_meta(path) -> dict | None:
+    """The `meta` of a checkpoint, or None when there is none."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z["meta"]))
+
+
+def rng_state(rng: np.random.Generator) -> dict:
+    return rng.bit_generator.state
+
+
+def rng_from_state(state: dict) -> np.random.Generator:
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = state
+    return rng
+
+
+class LossLog:
+    """Append-only JSON-lines loss log (one record per step), and a `curves.png` of it."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict) -> None:
+        record = {"time": round(time.time(), 2), **record}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        out = []
+        with open(self.path) as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass  # a line cut by a kill
+        return out
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records past `step` (written after the checkpoint a resumed run restarts from)."""
+        records = [r for r in self.read() if r.get("step", 0) <= step]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w") as f:
+            for r in records:
+                f.write(json.dumps(r) + "\n")
+        os.replace(tmp, self.path)
+
+    def plot(self, out_png, keys: list[str] | None = None, smooth: int = 50) -> None:
+        """Plot the logged losses (moving average over `smooth` steps) to `out_png` with OpenCV
+        (no matplotlib needed)."""
+        import cv2
+
+        records = self.read()
+        if len(records) < 2:
+            return
+        keys = keys or sorted({k for r in records for k, v in r.items()
+                               if isinstance(v, (int, float)) and k not in ("time", "step", "epoch", "lr")})
+        if not keys:
+            return
+        rows, W, H = [], 640, 200
+        for key in keys:
+            steps = np.asarray([r["step"] for r in records if key in r], np.float64)
+            vals = np.asarray([r[key] for r in records if key in r], np.float64)
+            ok = np.isfinite(vals)
+            steps, vals = steps[ok], vals[ok]
+            panel = np.full((H, W, 3), 255, np.uint8)
+            if len(vals) >= 2:
+                n = max(1, min(smooth, len(vals) // 5 or 1))
+                sm = np.convolve(vals, np.ones(n) / n, mode="valid")
+                st = steps[n - 1:]
+                lo, hi = float(np.min(sm)), float(np.max(sm))
+                hi = hi if hi > lo else lo + 1e-6
+                xs = 40 + (st - st[0]) / max(st[-1] - st[0], 1) * (W - 60)
+                ys = H - 25 - (sm - lo) / (hi - lo) * (H - 50)
+                pts = np.stack([xs, ys], 1).astype(np.int32)
+                cv2.polylines(panel, [pts], False, (200, 60, 20), 1, cv2.LINE_AA)
+                cv2.putText(panel, f"{key}  last {sm[-1]:.4f}  min {lo:.4f}  max {hi:.4f}", (5, 15),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+                cv2.putText(panel, f"step {int(st[0])}..{int(st[-1])}", (5, H - 5),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.35, (80, 80, 80), 1, cv2.LINE_AA)
+            rows.append(panel)
+        cv2.imwrite(str(out_png), np.concatenate(rows, 0))
+
+
+def save_grid(path, columns: list[np.ndarray]) -> None:
+    """Save a grid: each entry of `columns` is a B×H×W×3 (or B×H×W) uint8 array; row i shows
+    sample i of every column side by side (RGB in, PNG out)."""
+    import cv2
+
+    cols = []
+    for c in columns:
+        c = np.asarray(c)
+        if c.ndim == 3:
+            c = np.repeat(c[..., None], 3, axis=3)
+        cols.append(c)
+    rows = [np.concatenate([c[i] for c in cols], axis=1) for i in range(len(cols[0]))]
+    grid = np.concatenate(rows, axis=0)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), grid[..., ::-1])

@@ -1,0 +1,46 @@
+"""Training losses.
+
+Stage 1 uses L1 between the decoded and the input sketch crop: sketches are nearly binary
+(white paper, thin black strokes), and L1's constant-magnitude gradient keeps thin strokes
+from being averaged away, where MSE rewards a blurry grey compromise.
+
+Stage 2 follows pix2pixHD: least-squares GAN (MSE of the patch logits to 1 for real and 0 for
+fake), discriminator feature matching (L1 between the discriminator's intermediate features of
+the real and the generated image) and a direct L1 to the photo. pix2pixHD also uses a VGG
+perceptual loss; no pretrained perceptual network is available offline, so the kit replaces
+it by the pixel L1 (weighted like the VGG term, λ = 10).
+"""
+from __future__ import annotations
+
+import jittor as jt
+
+
+def l1(a: jt.Var, b: jt.Var) -> jt.Var:
+    return (a - b).abs().mean()
+
+
+def mse(a: jt.Var, b: jt.Var) -> jt.Var:
+    return ((a - b) ** 2).mean()
+
+
+def lsgan(outputs: list, real: bool) -> jt.Var:
+    """Least-squares GAN loss over a multi-scale discriminator's outputs (one feature list per
+    scale, last entry = patch logits): mean over scales of MSE(logits, 1 if real else 0)."""
+    target = 1.0 if real else 0.0
+    total = 0.0
+    for feats in outputs:
+        total = total + ((feats[-1] - target) ** 2).mean()
+    return total / len(outputs)
+
+
+def feature_matching(fake_outputs: list, real_outputs: list) -> jt.Var:
+    """pix2pixHD feature matching: Σ over scales and intermediate layers (logits excluded) of
+    4/(n_layers+1) · 1/num_d · L1(D_fake, D_real); real features are constants (detached)."""
+    num_d = len(fake_outputs)
+    total = 0.0
+    for fake_feats, real_feats in zip(fake_outputs, real_outputs):
+        n_layers = len(fake_feats) - 2  # features = n_layers + 2 blocks; the last is the logits
+        w = 4.0 / (n_layers + 1) / num_d
+        for f, r in zip(fake_feats[:-1], real_feats[:-1]):
+            total = total + w * (f - r.detach()).abs().mean()
+    return total
