@@ -140,9 +140,21 @@ class Pipeline:
     def synthesize(self, blended: dict) -> np.ndarray:
         """Feature decoding, fusion and image synthesis from explicit part vectors
         (part → latent, or part → B×latent for a batch). Returns H×W×3 (or B×H×W×3) uint8."""
-        maps = {p: self.decode_features(p, blended[p]) for p in PARTS}
-        images = self.generate(self.fuse(maps))
-        return images[0] if np.ndim(blended[PARTS[0]]) == 1 else images
+        single = np.ndim(blended[PARTS[0]]) == 1
+        vectors = {p: np.atleast_2d(np.asarray(blended[p], np.float32)) for p in PARTS}
+        n, step = len(vectors[PARTS[0]]), self.max_batch
+        images = []
+        for i in range(0, n, step):  # in chunks, so a 5×5 grid at 512² stays within a few GB
+            maps = {p: self.decode_features(p, v[i:i + step]) for p, v in vectors.items()}
+            images.append(self.generate(self.fuse(maps)))
+            jt.gc()
+        images = np.concatenate(images)
+        return images[0] if single else images
+
+    @property
+    def max_batch(self) -> int:
+        """Largest batch `synthesize` runs at once: 4 at 512², 64 at 128²."""
+        return max(1, 4 * (512 // self.config.canvas) ** 2)
 
     def generate(self, fused: jt.Var) -> np.ndarray:
         """Image synthesis: B×C×H×W fused map → B×H×W×3 uint8."""

@@ -94,3 +94,11 @@ def test_missing_bank_is_named():
     del banks["nose"]
     with pytest.raises(ValueError, match="nose"):
         Pipeline(TINY, {}, banks)
+
+
+def test_large_batches_are_chunked_with_the_same_result(tiny_pipeline, face_sketch, monkeypatch):
+    settings = [0.0, 0.5, 1.0]
+    whole = tiny_pipeline.run_batch(face_sketch, settings)
+    monkeypatch.setattr(Pipeline, "max_batch", property(lambda self: 2))
+    chunked = tiny_pipeline.run_batch(face_sketch, settings)
+    assert np.abs(chunked.astype(int) - whole).max() <= 1
