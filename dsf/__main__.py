@@ -82,7 +82,11 @@ def generate(argv: list[str]) -> int:
         if args.strip:
             from .viz import stage_strip
 
-            stage_strip(trace).savefig(out / f"{stem}_strip.png", dpi=100, bbox_inches="tight")
+            import matplotlib.pyplot as plt
+
+            fig = stage_strip(trace)
+            fig.savefig(out / f"{stem}_strip.png", dpi=100, bbox_inches="tight")
+            plt.close(fig)
     done = len(args.sketches) - failures
     print(f"wrote {done} face(s) to {out}/ with {pipe.config.name} parameters"
           + (f"; {failures} input(s) skipped" if failures else ""))
