@@ -28,7 +28,6 @@ Three layers, each usable alone:
 from __future__ import annotations
 
 import base64
-import io
 import os
 import statistics
 import threading
@@ -38,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 import anywidget
 import ipywidgets as W
@@ -46,6 +44,7 @@ import traitlets as T
 
 from .config import PARTS
 from .strokes import Sketch, Stroke, touched_parts
+from .widgets import png_bytes
 
 __all__ = ["PadController", "RefreshRecord", "SketchCanvas", "SketchPad", "sketch_pad",
            "benchmark_stroke_latency", "sample_sketches", "SAMPLES_DIR"]
@@ -60,12 +59,6 @@ def sample_sketches() -> list[Path]:
     if not SAMPLES_DIR.is_dir():
         return []
     return sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(array, np.uint8)).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def data_url(array: np.ndarray) -> str:
@@ -691,7 +684,7 @@ def _refine_controls(controller: PadController):
     k = controller.k or (pipe.config.k if pipe is not None else None)
     k_max = 20
     if pipe is not None and k is not None:
-        pool = min(dw._pool_size(pipe.banks[p], s) for p in PARTS for s in (None, "male", "female"))
+        pool = min(dw.pool_size(pipe.banks[p], s) for p in PARTS for s in (None, "male", "female"))
         k, k_max = min(k, pool), min(max(20, k), pool)
     r = controller.refine
     controls = dw.refine_controls(value=float(r) if not isinstance(r, dict) else 0.5, sex=controller.sex,

@@ -271,9 +271,6 @@ def pool_size(bank, sex) -> int:
         return len(bank)
 
 
-_pool_size = pool_size  # the sketch pad's name for it
-
-
 def blending_panel(pipe, sketches: dict | None = None, value: float = 0.5, sex=None, k: int | None = None,
                    shadow: bool = True, display_size: int = 256) -> BlendingPanel:
     """Interactive blending (notebook 3): refine sliders per part + "move all together", sex
