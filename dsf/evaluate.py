@@ -479,6 +479,9 @@ def evaluate(pipe, test: dict, train: dict, out=None, *, refines=REFINES, drop_f
     # Synthesis runs in `threads` threads (Jittor leaves the GIL while it computes; outputs are
     # identical to a sequential run), a few batches ahead of the scoring, in order.
     synth_pool = ThreadPoolExecutor(max_workers=threads)
+    # jt.no_grad() saves and restores a process-wide flag, so two threads inside it can leave
+    # it switched on for good; restore it once the pool is done.
+    no_grad_before = jt.flags.no_grad
     window = []
 
     def drain(upto):
@@ -510,6 +513,7 @@ def evaluate(pipe, test: dict, train: dict, out=None, *, refines=REFINES, drop_f
         drain(0)
         jt.gc()
     synth_pool.shutdown()
+    jt.flags.no_grad = no_grad_before
     t_synth = time.perf_counter() - t_loop
     bar.close()
     t = time.perf_counter()

@@ -263,3 +263,11 @@ def test_time_budget_can_cut_the_intact_part(packs_and_pipeline):
     from dsf.evaluate import _markdown
 
     assert "time budget" in _markdown(rep)
+
+
+def test_threaded_synthesis_leaves_gradients_switched_on(packs_and_pipeline, tmp_path):
+    import jittor as jt
+
+    pipe, test, train = packs_and_pipeline
+    evaluate(pipe, test, train, tmp_path, threads=2, detector=None)
+    assert not jt.flags.no_grad  # later training in the same process must still get gradients
