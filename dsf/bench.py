@@ -2,8 +2,9 @@
 
 For each model it reports, as medians over `--repeat` runs after a warm-up: every stage,
 the whole sketch → face run (shadows off), an update where only one part's refine changed,
-a 5×5 refine grid through the batched call, the generator alone, the shadow, model load
-time, and peak resident memory. Each model is measured in its own subprocess so peak RSS is
+a 5×5 refine grid through the batched call, the generator alone, the shadow, the sketch pad's
+stroke → face latency (`dsf.sketch_pad.benchmark_stroke_latency`, median over `--strokes`
+strokes, debounce and shadow included), model load time, and peak resident memory. Each model is measured in its own subprocess so peak RSS is
 its own. Random weights are fine for timing (`--preset`); `--params` times a real folder.
 """
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _test_sketch(canvas: int) -> np.ndarray:
     return sketch
 
 
-def measure(preset_name: str | None, params: str | None, repeat: int) -> dict:
+def measure(preset_name: str | None, params: str | None, repeat: int, strokes: int = 10) -> dict:
     """Measure one model in this process; returns a dict of seconds (and GB for memory)."""
     from .pipeline import load_pipeline
 
@@ -100,6 +101,10 @@ def measure(preset_name: str | None, params: str | None, repeat: int) -> dict:
     row["shadow_s"] = _median_time(lambda: pipe.shadow({p: pipe.project(p, trace.latents[p])[0] for p in trace.latents}),
                                    max(1, repeat // 3))
     row["e2e_over_generator"] = row["end_to_end_s"] / row["generator_s"]
+    if strokes:
+        from .sketch_pad import benchmark_stroke_latency
+
+        row["stroke_to_face_s"] = benchmark_stroke_latency(pipe, n=strokes)["median_s"]
     row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return row
 
@@ -107,7 +112,7 @@ def measure(preset_name: str | None, params: str | None, repeat: int) -> dict:
 def format_table(rows: list[dict]) -> str:
     keys = ["load_s", "encode_s", "project_s", "decode_features_s", "fuse_s", "synthesize_s", "end_to_end_s",
             "generator_s", "e2e_over_generator", "one_part_update_s", "grid_5x5_s", "projection_per_part_ms",
-            "shadow_s", "peak_rss_gb"]
+            "shadow_s", "stroke_to_face_s", "peak_rss_gb"]
     head = "| measure | " + " | ".join(f"{r['model']} ({r['canvas']}²)" for r in rows) + " | released code (published) |"
     lines = [head, "|" + "---|" * (len(rows) + 2)]
     for k in keys:
@@ -122,12 +127,13 @@ def main(argv=None) -> int:
     p.add_argument("--preset", action="append", help="preset(s) with random weights (default: published, compact128)")
     p.add_argument("--params", action="append", default=[], help="parameter folder(s) to time as well")
     p.add_argument("--repeat", type=int, default=5, help="runs per measure (median; default 5)")
+    p.add_argument("--strokes", type=int, default=10, help="sketch-pad strokes to time (0 skips; default 10)")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model in this process
     args = p.parse_args(argv)
     if args.one:
         kind, _, value = args.one.partition(":")
-        row = measure(value if kind == "preset" else None, value if kind == "params" else None, args.repeat)
+        row = measure(value if kind == "preset" else None, value if kind == "params" else None, args.repeat, args.strokes)
         print(json.dumps(row))
         return 0
     targets = [f"preset:{n}" for n in (args.preset or ([] if args.params else ["published", "compact128"]))]
@@ -135,7 +141,8 @@ def main(argv=None) -> int:
     rows = []
     for target in targets:
         print(f"measuring {target} ...", file=sys.stderr, flush=True)
-        out = subprocess.run([sys.executable, "-m", "dsf.bench", "--one", target, "--repeat", str(args.repeat)],
+        out = subprocess.run([sys.executable, "-m", "dsf.bench", "--one", target, "--repeat", str(args.repeat),
+                              "--strokes", str(args.strokes)],
                              capture_output=True, text=True)
         if out.returncode:
             print(f"{target} failed:\n{out.stderr[-2000:]}", file=sys.stderr)

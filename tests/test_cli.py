@@ -53,3 +53,12 @@ def test_bad_part_option_and_missing_params_are_explained(tmp_path):
     res = run_cli("generate", "x.png", "--params", tmp_path / "nowhere")
     assert res.returncode != 0 and "nowhere" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_bench_prints_a_table_with_every_measure(tiny_params, tmp_path):
+    res = run_cli("bench", "--params", tiny_params, "--repeat", "1", "--strokes", "2", "--json", tmp_path / "b.json")
+    assert res.returncode == 0, res.stderr
+    rows = {line.split("|")[1].strip(): line for line in res.stdout.splitlines() if line.startswith("| ")}
+    for key in ("end_to_end_s", "generator_s", "one_part_update_s", "stroke_to_face_s", "peak_rss_gb"):
+        value = rows[key].split("|")[2].strip()
+        assert float(value) > 0, rows[key]

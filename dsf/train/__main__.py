@@ -80,7 +80,7 @@ def cmd_stage2(args, cfg):
 
     meta = train_stage2(args.data, cfg, args.out, epochs=args.epochs or 100, minutes=args.minutes,
                         until=_until(args.until), batch=args.batch or 8, seed=args.seed, ckpt_every=args.ckpt_every,
-                        extend=getattr(args, "extend", False))
+                        extend=getattr(args, "extend", False), lambda_fm=args.lambda_fm, lambda_l1=args.lambda_l1)
     _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
          f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
     return meta
@@ -94,6 +94,8 @@ def model_card(out: Path, cfg: Config) -> str:
     n = m2.get("train_faces", "?")
     per_epoch = n // m2.get("batch", 1) if isinstance(n, int) else None
     ep2 = m2.get("epoch", 0) + (m2.get("pos", 0) / per_epoch if per_epoch else 0)
+    phases = "; ".join(f"from step {ph['from_step']}: λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}"
+                       for ph in m2.get("loss_phases", [])) or "?"
     return f"""# {cfg.name}: DeepFaceDrawing trained by the kit on a CPU (model card stub — to be edited)
 
 - Architecture: `dsf.config.preset({cfg.name!r})` (canvas {cfg.canvas}, width {cfg.width}, latent {cfg.latent}).
@@ -101,8 +103,8 @@ def model_card(out: Path, cfg: Config) -> str:
   with labels sex / source / id. The FS2K held-out `test` split was never used.
 - Stage 1 (component auto-encoders, L1, augmented sketches): {m1.get('step', '?')} steps of batch
   {m1.get('batch', '?')}, {m1.get('epoch', '?')} epochs, {m1.get('seconds', 0) / 60:.0f} min.
-- Stage 2 (feature decoders + generator, pix2pixHD 2-scale discriminator, LSGAN + 10·feature
-  matching + 10·L1): {m2.get('step', '?')} steps of batch {m2.get('batch', '?')}, {ep2:.2f} epochs,
+- Stage 2 (feature decoders + generator, pix2pixHD 2-scale discriminator, LSGAN + λ_FM·feature
+  matching + λ_L1·L1; {phases}): {m2.get('step', '?')} steps of batch {m2.get('batch', '?')}, {ep2:.2f} epochs,
   {m2.get('seconds', 0) / 60:.0f} min. No VGG perceptual loss: no pretrained perceptual network was
   available offline, so pixel L1 stands in for it.
 - Weights and bank vectors stored as float16.
@@ -184,6 +186,12 @@ def main(argv=None):
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (and every epoch end)")
 
+    def loss_weights(sp):
+        from .stage2 import LAMBDA_FM, LAMBDA_L1
+
+        sp.add_argument("--lambda-fm", type=float, default=LAMBDA_FM, help="stage 2 feature-matching weight")
+        sp.add_argument("--lambda-l1", type=float, default=LAMBDA_L1, help="stage 2 pixel-L1 weight")
+
     for name in ("stage1", "stage2"):
         sp = sub.add_parser(name)
         common(sp)
@@ -194,6 +202,7 @@ def main(argv=None):
             sp.add_argument("--until", help="stop at this UTC wall-clock time, HH:MM")
             sp.add_argument("--extend", action="store_true",
                             help="train on past a finished stage 2 (with a new --until / --minutes / --epochs)")
+            loss_weights(sp)
     common(sub.add_parser("bank"))
     sp = sub.add_parser("export")
     common(sp, data=False)
@@ -208,6 +217,7 @@ def main(argv=None):
     sp.add_argument("--stage2-until", help="UTC HH:MM")
     sp.add_argument("--stage2-batch", type=int, default=8)
     sp.add_argument("--stage2-extend", action="store_true", help="train on past a finished stage 2 (see stage2 --extend)")
+    loss_weights(sp)
     sp.add_argument("--params", help="export here at the end (fp16)")
     args = p.parse_args(argv)
 

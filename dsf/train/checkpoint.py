@@ -26,6 +26,41 @@ def _module_arrays(prefix: str, module) -> dict:
     return out
 
 
+def run_epochs(meta: dict, train_batch, *, n: int, batch: int, epochs: int, seed_key: tuple, save, sample,
+               ckpt_every: int, sample_every: int) -> None:
+    """The epoch loop both stages share, from `meta`'s (epoch, pos) on.
+
+    Each epoch is one fixed permutation of the `n` rows seeded by (*seed_key, epoch), cut into
+    `n // batch` sorted batches, so a resumed run trains on exactly the batches an uninterrupted
+    one would. Per batch: `meta` step / pos advance, then `train_batch(indices)` trains, logs,
+    and returns True to stop the run after this step. Every `ckpt_every` steps and at each
+    epoch end `save()` writes a checkpoint; every `sample_every` steps and at each epoch end
+    `sample(name)` draws a sample grid.
+    """
+    import jittor as jt
+
+    per_epoch = n // batch
+    stop = False
+    while meta["epoch"] < epochs and not stop:
+        perm = np.random.default_rng([*seed_key, meta["epoch"]]).permutation(n)
+        while meta["pos"] < per_epoch and not stop:
+            idx = np.sort(perm[meta["pos"] * batch:(meta["pos"] + 1) * batch])
+            meta["step"] += 1
+            meta["pos"] += 1
+            stop = train_batch(idx)
+            if meta["step"] % 20 == 0:
+                jt.gc()  # Jittor keeps freed CPU buffers cached; long runs otherwise creep upward
+            if meta["step"] % ckpt_every == 0:
+                save()
+            if meta["step"] % sample_every == 0:
+                sample(f"step{meta['step']:06d}.png")
+        if meta["pos"] >= per_epoch:
+            meta["epoch"] += 1
+            meta["pos"] = 0
+            save()
+            sample(f"epoch{meta['epoch']:03d}.png")
+
+
 def save_checkpoint(path, modules: dict, optimizers: dict, meta: dict) -> None:
     """Write modules' parameters, optimizers' Adam state and `meta` to `path` (.npz), atomically."""
     path = Path(path)

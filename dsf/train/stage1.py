@@ -148,7 +148,8 @@ def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | 
     import jittor as jt
     from tqdm import tqdm
 
-    from .checkpoint import LossLog, load_checkpoint, read_meta, rng_from_state, rng_state, save_checkpoint, save_grid
+    from .checkpoint import (LossLog, load_checkpoint, read_meta, rng_from_state, rng_state, run_epochs,
+                             save_checkpoint, save_grid)
 
     out = Path(out)
     sdir = out / "stage1"
@@ -188,53 +189,39 @@ def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | 
         meta.update(rng=rng_state(rng), done=done)
         save_checkpoint(ckpt, mods, {"adam": opt}, meta)
 
+    def sample(name):
+        save_grid(sdir / "samples" / name, _grid(mods, cfg, val_sk))
+        log.plot(sdir / "curves.png", keys=["loss"] + [f"l1_{p}" for p in PARTS])
+
     start = time.time() - meta["seconds"]
     budget = minutes * 60 if minutes else None
-    stop = False
-    total_steps = epochs * per_epoch
-    bar = tqdm(total=total_steps, initial=meta["step"], desc="stage1", disable=not progress,
+    bar = tqdm(total=epochs * per_epoch, initial=meta["step"], desc="stage1", disable=not progress,
                mininterval=5, dynamic_ncols=True)
     steps_this_run = 0
-    while meta["epoch"] < epochs and not stop:
-        perm = np.random.default_rng([seed, meta["epoch"]]).permutation(n)
-        while meta["pos"] < per_epoch:
-            idx = np.sort(perm[meta["pos"] * batch:(meta["pos"] + 1) * batch])
-            sk = sketches[idx]
-            if augment is not None:
-                sk = np.stack([augment(s, rng) for s in sk])
-            loss, parts = stage1_loss(mods, crops_by_part(sk))
-            opt.step(loss)
-            vals = {"loss": float(loss.item()), **{f"l1_{p}": float(v.item()) for p, v in parts.items()}}
-            meta["step"] += 1
-            meta["pos"] += 1
-            steps_this_run += 1
-            meta["seconds"] = time.time() - start
-            if not np.isfinite(vals["loss"]):
-                raise FloatingPointError(f"stage 1 loss is {vals['loss']} at step {meta['step']}")
-            log.write({"step": meta["step"], "epoch": meta["epoch"], **{k: round(v, 6) for k, v in vals.items()}})
-            bar.update(1)
-            bar.set_postfix(loss=f"{vals['loss']:.4f}", ep=meta["epoch"])
-            if meta["step"] % 20 == 0:
-                jt.gc()
-            if meta["step"] % ckpt_every == 0:
-                save()
-            if meta["step"] % sample_every == 0:
-                save_grid(sdir / "samples" / f"step{meta['step']:06d}.png", _grid(mods, cfg, val_sk))
-                log.plot(sdir / "curves.png", keys=["loss"] + [f"l1_{p}" for p in PARTS])
-            if (budget and meta["seconds"] >= budget) or (max_steps and steps_this_run >= max_steps):
-                stop = True
-                break
-        if meta["pos"] >= per_epoch:
-            meta["epoch"] += 1
-            meta["pos"] = 0
-            save()
-            save_grid(sdir / "samples" / f"epoch{meta['epoch']:03d}.png", _grid(mods, cfg, val_sk))
+
+    def train_batch(idx) -> bool:
+        nonlocal steps_this_run
+        sk = sketches[idx]
+        if augment is not None:
+            sk = np.stack([augment(s, rng) for s in sk])
+        loss, parts = stage1_loss(mods, crops_by_part(sk))
+        opt.step(loss)
+        vals = {"loss": float(loss.item()), **{f"l1_{p}": float(v.item()) for p, v in parts.items()}}
+        steps_this_run += 1
+        meta["seconds"] = time.time() - start
+        if not np.isfinite(vals["loss"]):
+            raise FloatingPointError(f"stage 1 loss is {vals['loss']} at step {meta['step']}")
+        log.write({"step": meta["step"], "epoch": meta["epoch"], **{k: round(v, 6) for k, v in vals.items()}})
+        bar.update(1)
+        bar.set_postfix(loss=f"{vals['loss']:.4f}", ep=meta["epoch"])
+        return bool((budget and meta["seconds"] >= budget) or (max_steps and steps_this_run >= max_steps))
+
+    run_epochs(meta, train_batch, n=n, batch=batch, epochs=epochs, seed_key=(seed,), save=save, sample=sample,
+               ckpt_every=ckpt_every, sample_every=sample_every)
     bar.close()
     finished = meta["epoch"] >= epochs or bool(budget and meta["seconds"] >= budget)
     save(done=finished)
-    log.plot(sdir / "curves.png", keys=["loss"] + [f"l1_{p}" for p in PARTS])
-    if finished:
-        save_grid(sdir / "samples" / "final.png", _grid(mods, cfg, val_sk))
+    sample("final.png" if finished else f"step{meta['step']:06d}.png")
     return meta
 
 

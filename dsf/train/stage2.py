@@ -10,10 +10,16 @@ image in [−1, 1]; the target is the photo scaled to [−1, 1].
 Discriminator: pix2pixHD `MultiscaleDiscriminator(in_channels=1+3, ndf=16, n_layers=3,
 num_d=2)`, conditioned like pix2pixHD on the generator's input map — here the whole
 normalised sketch (1×canvas²) concatenated with the real or generated image.
-Losses (see `losses`): generator = LSGAN + 10·feature matching + 10·L1(image, photo) (L1 in
+Losses (see `losses`): generator = LSGAN + λ_FM·feature matching + λ_L1·L1(image, photo) (L1 in
 place of pix2pixHD's VGG loss: no pretrained perceptual network offline); discriminator =
 ½(LSGAN(real→1) + LSGAN(fake→0)) on the detached fake. Two Adam optimizers (lr 2e-4, betas
 0.5/0.999). Each step updates D first, then G against the updated D.
+
+λ_FM = 10 is pix2pixHD's. λ_L1 defaults to 100 (pix2pix's pixel-L1 weight): with pix2pixHD's 10,
+the kit's first 2 epochs at canvas 128 were dominated by feature matching against a
+discriminator that won easily, and the faces came out covered in checkerboard speckle that
+cost more SSIM than the mean face. The weights may change when a run is resumed; the
+checkpoint records each phase (`meta["loss_phases"]`).
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ from .. import PARTS
 from ..config import Config
 
 LR, BETAS = 2e-4, (0.5, 0.999)
-LAMBDA_FM, LAMBDA_L1 = 10.0, 10.0
+LAMBDA_FM, LAMBDA_L1 = 10.0, 100.0
 D_NDF, D_LAYERS, D_NUM = 16, 3, 2
 
 
@@ -62,7 +68,8 @@ def photo_var(photos: np.ndarray):
     return jt.array(np.asarray(photos, np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0)
 
 
-def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, photos: np.ndarray, canvas: int) -> dict:
+def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, photos: np.ndarray, canvas: int,
+               lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1) -> dict:
     """One GAN step on a batch; returns the loss values."""
     import jittor as jt
 
@@ -84,7 +91,7 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
     loss_gan = lsgan(d_gen, True)
     loss_fm = feature_matching(d_gen, real_feats)
     loss_l1 = l1(fake, real)
-    loss_g = loss_gan + LAMBDA_FM * loss_fm + LAMBDA_L1 * loss_l1
+    loss_g = loss_gan + lambda_fm * loss_fm + lambda_l1 * loss_l1
     opt_g.step(loss_g)
     return {"loss_g": loss_g.item(), "g_gan": loss_gan.item(), "g_fm": loss_fm.item(), "g_l1": loss_l1.item(),
             "loss_d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
@@ -109,17 +116,19 @@ def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
 def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float | None = None,
                  until: float | None = None, batch: int = 8, seed: int = 0, ckpt_every: int = 200,
                  sample_every: int = 250, max_steps: int | None = None, pack: dict | None = None,
-                 val: dict | None = None, progress: bool = True, extend: bool = False) -> dict:
+                 val: dict | None = None, progress: bool = True, extend: bool = False,
+                 lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
     step boundary with a checkpoint. A finished stage 2 is returned as it is, unless `extend`:
-    then it trains on under the new `epochs` / `minutes` / `until`. Returns the final meta."""
+    then it trains on under the new `epochs` / `minutes` / `until`. Loss weights apply from the
+    current step on; a change starts a new entry in `meta["loss_phases"]`. Returns the final meta."""
     import jittor as jt
     from tqdm import tqdm
 
     from .bank import encode_all, load_bank_arrays
-    from .checkpoint import LossLog, load_checkpoint, rng_from_state, rng_state, save_checkpoint, save_grid
+    from .checkpoint import LossLog, load_checkpoint, rng_from_state, rng_state, run_epochs, save_checkpoint, save_grid
     from .stage1 import load_split, load_stage1, sample_rows
 
     out = Path(out)
@@ -152,7 +161,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     optims = {"adam_g": opt_g, "adam_d": opt_d}
     meta = {"stage": "stage2", "step": 0, "epoch": 0, "pos": 0, "seconds": 0.0, "done": False,
             "seed": seed, "batch": batch, "config": json.loads(cfg.to_json()), "rng": None,
-            "losses": {"lambda_fm": LAMBDA_FM, "lambda_l1": LAMBDA_L1}, "train_faces": n}
+            "train_faces": n}
     log = LossLog(sdir / "losses.jsonl")
     if ckpt.exists():
         meta = load_checkpoint(ckpt, modules, optims)
@@ -166,6 +175,11 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
             if minutes:
                 meta["seconds_before_extend"] = meta["seconds"]
                 minutes = minutes + meta["seconds"] / 60  # `minutes` more on top of what was trained
+    # Checkpoints written before loss phases existed kept one "losses" entry.
+    phases = meta.setdefault("loss_phases", [{"from_step": 0, **meta.pop("losses")}] if "losses" in meta else [])
+    weights = {"lambda_fm": float(lambda_fm), "lambda_l1": float(lambda_l1)}
+    if not phases or {k: phases[-1].get(k) for k in weights} != weights:
+        phases.append({"from_step": meta["step"], **weights})
     rng = rng_from_state(meta["rng"]) if meta.get("rng") else np.random.default_rng(seed)
     jt.set_global_seed(seed + 7919 + meta["step"])
 
@@ -184,44 +198,31 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         deadline = run_start + minutes * 60 - meta["seconds"]
     if until:
         deadline = min(deadline, until) if deadline else until
-    stop = bool(deadline and time.time() >= deadline)
     bar = tqdm(total=epochs * per_epoch, initial=meta["step"], desc="stage2", disable=not progress,
                mininterval=5, dynamic_ncols=True)
     steps_this_run = 0
     step_time = None
-    while meta["epoch"] < epochs and not stop:
-        perm = np.random.default_rng([seed, 2, meta["epoch"]]).permutation(n)
-        while meta["pos"] < per_epoch:
-            t0 = time.time()
-            idx = np.sort(perm[meta["pos"] * batch:(meta["pos"] + 1) * batch])
-            vals = train_step(gmods, disc, opt_g, opt_d, {p: bank[p][idx] for p in PARTS},
-                              pack["sketches"][idx], pack["photos"][idx], cfg.canvas)
-            meta["step"] += 1
-            meta["pos"] += 1
-            steps_this_run += 1
-            meta["seconds"] = time.time() - start
-            dt = time.time() - t0
-            step_time = dt if step_time is None else 0.95 * step_time + 0.05 * dt
-            if not all(np.isfinite(v) for v in vals.values()):
-                save_grid(sdir / "samples" / f"nan_step{meta['step']:06d}.png", _grid(gmods, cfg, val_lat, val_sk, val_ph))
-                raise FloatingPointError(f"stage 2 losses not finite at step {meta['step']}: {vals}")
-            log.write({"step": meta["step"], "epoch": meta["epoch"], **{k: round(float(v), 6) for k, v in vals.items()}})
-            bar.update(1)
-            bar.set_postfix(g=f"{vals['loss_g']:.3f}", l1=f"{vals['g_l1']:.3f}", d=f"{vals['loss_d']:.3f}", ep=meta["epoch"])
-            if meta["step"] % 20 == 0:
-                jt.gc()
-            if meta["step"] % ckpt_every == 0:
-                save()
-            if meta["step"] % sample_every == 0:
-                sample(f"step{meta['step']:06d}.png")
-            if (deadline and time.time() + (step_time or 0) > deadline) or (max_steps and steps_this_run >= max_steps):
-                stop = True
-                break
-        if meta["pos"] >= per_epoch:
-            meta["epoch"] += 1
-            meta["pos"] = 0
-            save()
-            sample(f"epoch{meta['epoch']:03d}.png")
+
+    def train_batch(idx) -> bool:
+        nonlocal steps_this_run, step_time
+        t0 = time.time()
+        vals = train_step(gmods, disc, opt_g, opt_d, {p: bank[p][idx] for p in PARTS},
+                          pack["sketches"][idx], pack["photos"][idx], cfg.canvas, **weights)
+        steps_this_run += 1
+        meta["seconds"] = time.time() - start
+        dt = time.time() - t0
+        step_time = dt if step_time is None else 0.95 * step_time + 0.05 * dt
+        if not all(np.isfinite(v) for v in vals.values()):
+            save_grid(sdir / "samples" / f"nan_step{meta['step']:06d}.png", _grid(gmods, cfg, val_lat, val_sk, val_ph))
+            raise FloatingPointError(f"stage 2 losses not finite at step {meta['step']}: {vals}")
+        log.write({"step": meta["step"], "epoch": meta["epoch"], **{k: round(float(v), 6) for k, v in vals.items()}})
+        bar.update(1)
+        bar.set_postfix(g=f"{vals['loss_g']:.3f}", l1=f"{vals['g_l1']:.3f}", d=f"{vals['loss_d']:.3f}", ep=meta["epoch"])
+        return bool((deadline and time.time() + step_time > deadline) or (max_steps and steps_this_run >= max_steps))
+
+    if not (deadline and time.time() >= deadline):
+        run_epochs(meta, train_batch, n=n, batch=batch, epochs=epochs, seed_key=(seed, 2), save=save, sample=sample,
+                   ckpt_every=ckpt_every, sample_every=sample_every)
     bar.close()
     finished = meta["epoch"] >= epochs or bool(deadline and time.time() + (step_time or 0) >= deadline)
     save(done=finished)
