@@ -135,6 +135,13 @@ def test_resume_bank_and_export(tmp_path):
     assert train_stage2(None, CFG, out, epochs=1, batch=8, max_steps=1, **kw)["step"] == 3  # done: untouched
     m = train_stage2(None, CFG, out, epochs=1, batch=8, max_steps=1, extend=True, **kw)  # trains on
     assert m["step"] == 4
+    # A new phase: heavier L1 and a learning rate decaying to 0 over 3 steps, then the run ends.
+    m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, lambda_l1=50, lr=1e-4, lr_decay_steps=3, **kw)
+    assert m["step"] == 7 and m["done"]
+    assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lr": 1e-4, "lr_decay_steps": 3}
+    assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
+    rates = [json.loads(l).get("lr") for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(rates[-3:], [1e-4, 2e-4 / 3, 1e-4 / 3])
 
     # Export the tiny run in the kit layout (fp16) and load it back.
     import argparse

@@ -18,8 +18,10 @@ place of pix2pixHD's VGG loss: no pretrained perceptual network offline); discri
 λ_FM = 10 is pix2pixHD's. λ_L1 defaults to 100 (pix2pix's pixel-L1 weight): with pix2pixHD's 10,
 the kit's first 2 epochs at canvas 128 were dominated by feature matching against a
 discriminator that won easily, and the faces came out covered in checkerboard speckle that
-cost more SSIM than the mean face. The weights may change when a run is resumed; the
-checkpoint records each phase (`meta["loss_phases"]`).
+cost more SSIM than the mean face. Like pix2pixHD's `niter_decay`, `lr_decay_steps` > 0 decays
+both learning rates linearly to 0 over that many steps, and stage 2 ends there. The loss
+weights and the learning-rate schedule may change when a run is resumed; the checkpoint
+records each phase (`meta["loss_phases"]`).
 """
 from __future__ import annotations
 
@@ -117,13 +119,16 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                  until: float | None = None, batch: int = 8, seed: int = 0, ckpt_every: int = 200,
                  sample_every: int = 250, max_steps: int | None = None, pack: dict | None = None,
                  val: dict | None = None, progress: bool = True, extend: bool = False,
-                 lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1) -> dict:
+                 lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lr: float = LR,
+                 lr_decay_steps: int = 0) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
     step boundary with a checkpoint. A finished stage 2 is returned as it is, unless `extend`:
     then it trains on under the new `epochs` / `minutes` / `until`. Loss weights apply from the
-    current step on; a change starts a new entry in `meta["loss_phases"]`. Returns the final meta."""
+    current step on; a change starts a new entry in `meta["loss_phases"]`. With `lr_decay_steps`,
+    the learning rate falls linearly from `lr` to 0 over that many steps from the phase's start,
+    and the run finishes there. Returns the final meta."""
     import jittor as jt
     from tqdm import tqdm
 
@@ -178,8 +183,17 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     # Checkpoints written before loss phases existed kept one "losses" entry.
     phases = meta.setdefault("loss_phases", [{"from_step": 0, **meta.pop("losses")}] if "losses" in meta else [])
     weights = {"lambda_fm": float(lambda_fm), "lambda_l1": float(lambda_l1)}
-    if not phases or {k: phases[-1].get(k) for k in weights} != weights:
-        phases.append({"from_step": meta["step"], **weights})
+    schedule = {"lr": float(lr), "lr_decay_steps": int(lr_decay_steps)}
+    defaults = {"lr": LR, "lr_decay_steps": 0}
+    phase = {**weights, **schedule}
+    if not phases or {k: phases[-1].get(k, defaults.get(k)) for k in phase} != phase:
+        phases.append({"from_step": meta["step"], **phase})
+    decay_end = phases[-1]["from_step"] + lr_decay_steps if lr_decay_steps else None
+
+    def set_lr():
+        rate = lr if decay_end is None else lr * max(0.0, (decay_end - meta["step"] + 1) / lr_decay_steps)
+        opt_g.lr = opt_d.lr = rate
+        return rate
     rng = rng_from_state(meta["rng"]) if meta.get("rng") else np.random.default_rng(seed)
     jt.set_global_seed(seed + 7919 + meta["step"])
 
@@ -206,6 +220,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     def train_batch(idx) -> bool:
         nonlocal steps_this_run, step_time
         t0 = time.time()
+        rate = set_lr()  # meta["step"] is already this step's number
         vals = train_step(gmods, disc, opt_g, opt_d, {p: bank[p][idx] for p in PARTS},
                           pack["sketches"][idx], pack["photos"][idx], cfg.canvas, **weights)
         steps_this_run += 1
@@ -215,16 +230,21 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         if not all(np.isfinite(v) for v in vals.values()):
             save_grid(sdir / "samples" / f"nan_step{meta['step']:06d}.png", _grid(gmods, cfg, val_lat, val_sk, val_ph))
             raise FloatingPointError(f"stage 2 losses not finite at step {meta['step']}: {vals}")
-        log.write({"step": meta["step"], "epoch": meta["epoch"], **{k: round(float(v), 6) for k, v in vals.items()}})
+        log.write({"step": meta["step"], "epoch": meta["epoch"], "lr": rate,
+                   **{k: round(float(v), 6) for k, v in vals.items()}})
         bar.update(1)
         bar.set_postfix(g=f"{vals['loss_g']:.3f}", l1=f"{vals['g_l1']:.3f}", d=f"{vals['loss_d']:.3f}", ep=meta["epoch"])
-        return bool((deadline and time.time() + step_time > deadline) or (max_steps and steps_this_run >= max_steps))
+        return bool((deadline and time.time() + step_time > deadline) or (max_steps and steps_this_run >= max_steps)
+                    or decayed())
 
-    if not (deadline and time.time() >= deadline):
+    def decayed() -> bool:
+        return decay_end is not None and meta["step"] >= decay_end
+
+    if not (deadline and time.time() >= deadline) and not decayed():
         run_epochs(meta, train_batch, n=n, batch=batch, epochs=epochs, seed_key=(seed, 2), save=save, sample=sample,
                    ckpt_every=ckpt_every, sample_every=sample_every)
     bar.close()
-    finished = meta["epoch"] >= epochs or bool(deadline and time.time() + (step_time or 0) >= deadline)
+    finished = meta["epoch"] >= epochs or decayed() or bool(deadline and time.time() + (step_time or 0) >= deadline)
     save(done=finished)
     sample("final.png" if finished else f"step{meta['step']:06d}.png")
     return meta
