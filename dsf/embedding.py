@@ -9,6 +9,7 @@ from __future__ import annotations
 import jittor as jt
 import numpy as np
 
+from ._nograd import no_grad
 from .components import network_size
 
 
@@ -36,7 +37,7 @@ def latent_var(latents) -> jt.Var:
 
 def encode(encoder, crops: np.ndarray) -> np.ndarray:
     """Encode B crops (B×S×S, or one S×S) of one component → B×latent float32."""
-    with jt.no_grad():
+    with no_grad():
         return encoder(normalise(crops)).numpy()
 
 
@@ -44,5 +45,5 @@ def decode_sketch(decoder, latents, size: int) -> np.ndarray:
     """Decode B latents of one component → B×size×size float32 sketches in the decoder's
     range (about −1 = black … 1 = white; the published decoder has no tanh, so values may
     overshoot). `size` is the component's window side."""
-    with jt.no_grad():
+    with no_grad():
         return resize(decoder(latent_var(latents)), size).numpy()[:, 0]

@@ -479,9 +479,6 @@ def evaluate(pipe, test: dict, train: dict, out=None, *, refines=REFINES, drop_f
     # Synthesis runs in `threads` threads (Jittor leaves the GIL while it computes; outputs are
     # identical to a sequential run), a few batches ahead of the scoring, in order.
     synth_pool = ThreadPoolExecutor(max_workers=threads)
-    # jt.no_grad() saves and restores a process-wide flag, so two threads inside it can leave
-    # it switched on for good; restore it once the pool is done.
-    no_grad_before = jt.flags.no_grad
     window = []
 
     def drain(upto):
@@ -513,7 +510,6 @@ def evaluate(pipe, test: dict, train: dict, out=None, *, refines=REFINES, drop_f
         drain(0)
         jt.gc()
     synth_pool.shutdown()
-    jt.flags.no_grad = no_grad_before
     t_synth = time.perf_counter() - t_loop
     bar.close()
     t = time.perf_counter()
@@ -801,7 +797,7 @@ def _markdown(rep: dict) -> str:
             lines.append(f"![training curves]({c})")
             lines.append("")
     t = rep["timings_s"]
-    lines += ["", f"Timings (s): " + ", ".join(f"{k} {v}" for k, v in t.items()), ""]
+    lines += ["", "Timings (s): " + ", ".join(f"{k} {v}" for k, v in t.items()), ""]
     return "\n".join(lines)
 
 
@@ -835,10 +831,10 @@ def main(argv=None) -> int:
     out = Path(a.out) if a.out else Path("runs") / f"eval_{params.name}"
     pipe = load_pipeline(params)
     test, train = load_pack(a.data, a.split), load_pack(a.data, "train")
-    rep = evaluate(pipe, test, train, out, drop_fraction=a.drop, seed=a.seed, batch=a.batch, limit=a.limit,
-                   robust_limit=a.robust_limit, max_minutes=a.max_minutes, threads=a.threads,
-                   detector=None if a.no_faces else "auto", params=a.params or str(DEFAULT_PARAMS),
-                   data=a.data, split=a.split, curves=a.curves, progress=not a.quiet)
+    evaluate(pipe, test, train, out, drop_fraction=a.drop, seed=a.seed, batch=a.batch, limit=a.limit,
+             robust_limit=a.robust_limit, max_minutes=a.max_minutes, threads=a.threads,
+             detector=None if a.no_faces else "auto", params=a.params or str(DEFAULT_PARAMS),
+             data=a.data, split=a.split, curves=a.curves, progress=not a.quiet)
     print((out / "report.md").read_text())
     print(f"wrote {out}/report.md, report.json and the grids")
     return 0

@@ -18,6 +18,7 @@ import jittor as jt
 import numpy as np
 
 from . import params as params_io
+from ._nograd import no_grad
 from .components import composite, split_components, window_masks, windows
 from .config import PARTS, Config
 from .embedding import decode_sketch, encode
@@ -129,12 +130,12 @@ class Pipeline:
     def decode_features(self, part: str, vectors: np.ndarray) -> jt.Var:
         """Feature mapping: latent(s) of `part` → B×C×S×S feature map Var."""
         self._check_part(part)
-        with jt.no_grad():
+        with no_grad():
             return decode_features(self.networks[f"feature_decoder/{part}"], vectors, self.windows[part].size)
 
     def fuse(self, feature_maps: dict) -> jt.Var:
         """Paste the five feature maps into one canvas-sized map (published order and trim)."""
-        with jt.no_grad():
+        with no_grad():
             return fuse(feature_maps, self.config.canvas)
 
     def synthesize(self, blended: dict) -> np.ndarray:

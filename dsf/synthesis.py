@@ -5,6 +5,8 @@ from __future__ import annotations
 import jittor as jt
 import numpy as np
 
+from ._nograd import no_grad
+
 
 def to_uint8_image(y: np.ndarray) -> np.ndarray:
     """Generator output B×3×H×W in [-1, 1] → B×H×W×3 uint8, as the released code does it:
@@ -14,5 +16,5 @@ def to_uint8_image(y: np.ndarray) -> np.ndarray:
 
 def synthesize(generator, fused: jt.Var) -> np.ndarray:
     """Fused feature map (B×C×H×W Var) → B×H×W×3 uint8 faces."""
-    with jt.no_grad():
+    with no_grad():
         return to_uint8_image(generator(fused).numpy())

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import TINY, drawn_face, random_banks
+from conftest import TINY, random_banks
 from dsf.config import PARTS
 from dsf.images import SketchError
 from dsf.manifold import blend
@@ -102,3 +102,38 @@ def test_large_batches_are_chunked_with_the_same_result(tiny_pipeline, face_sket
     monkeypatch.setattr(Pipeline, "max_batch", property(lambda self: 2))
     chunked = tiny_pipeline.run_batch(face_sketch, settings)
     assert np.abs(chunked.astype(int) - whole).max() <= 1
+
+
+def test_no_grad_from_two_threads_restores_the_flag_whatever_the_order():
+    """Jittor's own no_grad, interleaved as enter A, enter B, leave A, leave B, leaves
+    gradients off for good; the kit's counts the threads inside."""
+    import threading
+
+    import jittor as jt
+
+    from dsf._nograd import no_grad
+
+    assert not jt.flags.no_grad
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def thread_a():
+        with no_grad():
+            a_in.set()
+            b_in.wait(5)
+        seen["after A left"] = jt.flags.no_grad
+        a_out.set()
+
+    def thread_b():
+        a_in.wait(5)
+        with no_grad():
+            b_in.set()
+            a_out.wait(5)
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen["after A left"]          # B is still inside: gradients stay off for it
+    assert not jt.flags.no_grad          # the last one out restored the flag

@@ -22,13 +22,14 @@ def encode_all(encoders: dict, sketches: np.ndarray, batch: int = 64, progress: 
     import jittor as jt
     from tqdm import tqdm
 
+    from .._nograd import no_grad
     from ..embedding import normalise
     from .stage1 import crops_by_part
 
     out = {p: [] for p in PARTS}
     for i in tqdm(range(0, len(sketches), batch), desc="bank", disable=not progress, mininterval=5):
         crops = crops_by_part(sketches[i:i + batch])
-        with jt.no_grad():
+        with no_grad():
             for p in PARTS:
                 out[p].append(encoders[f"encoder/{p}"](normalise(crops[p])).numpy())
         jt.gc()

@@ -114,8 +114,7 @@ def stage1_loss(mods: dict, crops: dict):
 
 def _grid(mods, cfg, sketches):
     """Sample grid: input sketch | reconstruction composited from the five decoded parts."""
-    import jittor as jt
-
+    from .._nograd import no_grad
     from ..components import composite, windows
     from ..embedding import normalise, resize
     from ..networks import set_batchnorm_mode
@@ -125,7 +124,7 @@ def _grid(mods, cfg, sketches):
     dec = {}
     for m in mods.values():
         set_batchnorm_mode(m, "eval")
-    with jt.no_grad():
+    with no_grad():
         for p in PARTS:
             y = mods[f"sketch_decoder/{p}"](mods[f"encoder/{p}"](normalise(crops[p])))
             dec[p] = resize(y, wins[p].size).numpy()[:, 0]
@@ -148,8 +147,7 @@ def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | 
     import jittor as jt
     from tqdm import tqdm
 
-    from .checkpoint import (LossLog, load_checkpoint, read_meta, rng_from_state, rng_state, run_epochs,
-                             save_checkpoint, save_grid)
+    from .checkpoint import LossLog, load_checkpoint, rng_from_state, rng_state, run_epochs, save_checkpoint, save_grid
 
     out = Path(out)
     sdir = out / "stage1"

@@ -103,12 +103,13 @@ def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
     """Held-out sample grid: sketch | generated (BatchNorm eval, as at inference) | photo."""
     import jittor as jt
 
+    from .._nograd import no_grad
     from ..networks import set_batchnorm_mode
     from ..synthesis import to_uint8_image
 
     for m in gmods.values():
         set_batchnorm_mode(m, cfg.bn_mode.get("feature_decoder", "eval") if m is not gmods["generator"] else "train")
-    with jt.no_grad():
+    with no_grad():
         img = to_uint8_image(generate(gmods, {p: jt.array(val_latents[p]) for p in PARTS}, cfg.canvas).numpy())
     for m in gmods.values():
         set_batchnorm_mode(m, "train")
@@ -212,8 +213,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         deadline = run_start + minutes * 60 - meta["seconds"]
     if until:
         deadline = min(deadline, until) if deadline else until
-    bar = tqdm(total=epochs * per_epoch, initial=meta["step"], desc="stage2", disable=not progress,
-               mininterval=5, dynamic_ncols=True)
+    bar = tqdm(total=min(epochs * per_epoch, decay_end or epochs * per_epoch), initial=meta["step"], desc="stage2",
+               disable=not progress, mininterval=5, dynamic_ncols=True)
     steps_this_run = 0
     step_time = None
 
