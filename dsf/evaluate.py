@@ -366,10 +366,14 @@ def evaluate(pipe, test: dict, train: dict, out=None, *, refines=REFINES, drop_f
         nn_index = {}
 
     # ---- encode and project (once per sketch setting) --------------------------------------
+    # Latents, projections and NN rows of a setting are in its processing order, like its
+    # metrics: row j belongs to sketch positions[s][j]. (`sketches["intact"]` stays indexed by
+    # position for the grids and the stroke removal.)
     t = time.perf_counter()
     latents, projected = {}, {}
+    in_order = {"intact": sketches["intact"][positions["intact"]], "strokes_removed": sketches["strokes_removed"]}
     for s in SETTINGS:
-        latents[s] = _encode_all(pipe, sketches[s], batch)
+        latents[s] = _encode_all(pipe, in_order[s], batch)
     timings["encode"] = time.perf_counter() - t
     t = time.perf_counter()
     for s in SETTINGS:

@@ -271,3 +271,27 @@ def test_threaded_synthesis_leaves_gradients_switched_on(packs_and_pipeline, tmp
     pipe, test, train = packs_and_pipeline
     evaluate(pipe, test, train, tmp_path, threads=2, detector=None)
     assert not jt.flags.no_grad  # later training in the same process must still get gradients
+
+
+def test_every_score_belongs_to_its_own_sketch(packs_and_pipeline, tmp_path):
+    """With more sketches than the grids take, the evaluator processes them in a shuffled
+    order; each per-image score must still compare a sketch's own face (and its own NN
+    retrieval) with that sketch's photo."""
+    from dsf.evaluate import _bank_ids, _encode_all, _nn_retrieval, l1
+
+    pipe, _, train = packs_and_pipeline
+    rng = np.random.default_rng(7)
+    n = 20
+    test = {"sketches": np.stack([_sketch(rng) for _ in range(n)]),
+            "photos": rng.integers(0, 256, (n, 128, 128, 3), dtype=np.uint8),
+            "ids": np.array([f"t{i}" for i in range(n)])}
+    evaluate(pipe, test, train, tmp_path, batch=4, detector=None, refines=(0.0,), robust_limit=1, progress=False)
+    with np.load(tmp_path / "per_image.npz") as z:
+        order, model_l1, nn_l1 = z["positions/intact"], z["l1/model r=0/intact"], z["l1/NN retrieval/intact"]
+    assert sorted(order) == list(range(n)) and list(order) != list(range(n))  # really shuffled
+    index = {v: i for i, v in enumerate(train["ids"])}
+    for j, i in enumerate(order):
+        own = pipe.run(test["sketches"][i], refine=0.0).image
+        assert model_l1[j] == pytest.approx(l1(own, test["photos"][i]), abs=2e-3)
+        nn = _nn_retrieval(pipe, _encode_all(pipe, test["sketches"][[i]], 1), index, _bank_ids(pipe))[0]
+        assert nn_l1[j] == pytest.approx(l1(train["photos"][nn], test["photos"][i]))
