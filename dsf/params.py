@@ -514,6 +514,21 @@ def save_model(folder, config: Config, networks: dict, banks: dict, model_card: 
     return folder
 
 
+def write_model_card(folder, text: str) -> Path:
+    """Replace the model card (README.md) of a kit folder and its line in manifest.json.
+
+    The rest of the folder is verified against the manifest first, so a card is never written
+    over weights that were changed or corrupted since they were saved."""
+    folder = Path(folder)
+    verify_manifest(folder)
+    mpath = folder / "manifest.json"
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    (folder / "README.md").write_bytes(text.encode("utf-8"))
+    manifest["files"]["README.md"] = _sha256(folder / "README.md")
+    mpath.write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    return folder / "README.md"
+
+
 def verify_manifest(folder) -> dict[str, str]:
     """Check a kit folder against its manifest.json and return {relative path: sha256}.
 

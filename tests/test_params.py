@@ -243,6 +243,21 @@ def test_save_model_refuses_non_empty_folder_and_overwrites(tmp_path, small_mode
     verify_manifest(tmp_path / "m")
 
 
+def test_write_model_card_updates_the_manifest_and_refuses_changed_weights(tmp_path, small_model):
+    nets, _, banks = small_model
+    m = save_model(tmp_path / "m", SMALL, nets, banks, model_card="# first\n")
+    params.write_model_card(m, "# second: trained longer\n")
+    assert verify_manifest(m)["README.md"] == params._sha256(m / "README.md")
+    assert (m / "README.md").read_text() == "# second: trained longer\n"
+    load_model(m)
+    target = m / kit_filename("generator")
+    good = target.read_bytes()
+    target.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    with pytest.raises(ParamsError, match="sha256 does not match"):
+        params.write_model_card(m, "# third\n")
+    assert (m / "README.md").read_text() == "# second: trained longer\n"
+
+
 def test_manifest_errors(tmp_path, small_model):
     nets, _, banks = small_model
     m = save_model(tmp_path / "m", SMALL, nets, banks)
