@@ -81,7 +81,7 @@ def cmd_stage2(args, cfg):
     meta = train_stage2(args.data, cfg, args.out, epochs=args.epochs or 100, minutes=args.minutes,
                         until=_until(args.until), batch=args.batch or 8, seed=args.seed, ckpt_every=args.ckpt_every,
                         extend=getattr(args, "extend", False), lambda_fm=args.lambda_fm, lambda_l1=args.lambda_l1,
-                        lr=args.lr, lr_decay_steps=args.lr_decay_steps)
+                        lr=args.lr, lr_decay_steps=args.lr_decay_steps, max_steps=getattr(args, "max_steps", None))
     _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
          f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
     return meta
@@ -206,6 +206,7 @@ def main(argv=None):
         sp.add_argument("--batch", type=int)
         if name == "stage2":
             sp.add_argument("--until", help="stop at this UTC wall-clock time, HH:MM")
+            sp.add_argument("--max-steps", type=int, help="stop after N steps of this run (with a checkpoint)")
             sp.add_argument("--extend", action="store_true",
                             help="train on past a finished stage 2 (with a new --until / --minutes / --epochs)")
             loss_weights(sp)
