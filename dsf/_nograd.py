@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
-import jittor as jt
+from ._jittor import jt
 
 _lock = threading.Lock()
 _inside = 0

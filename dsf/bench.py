@@ -36,7 +36,7 @@ def _median_time(fn, repeat: int) -> float:
 
 
 def _random_pipeline(preset_name: str):
-    import jittor as jt
+    from ._jittor import jt
 
     from .config import PARTS, preset
     from .manifold import Bank

@@ -6,7 +6,7 @@ decoders draw the neighbours behind the shadow and train stage 1.
 """
 from __future__ import annotations
 
-import jittor as jt
+from ._jittor import jt
 import numpy as np
 
 from ._nograd import no_grad

@@ -242,7 +242,7 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
 
 
 def _encode_all(pipe, sketches: np.ndarray, batch: int) -> dict:
-    import jittor as jt
+    from ._jittor import jt
 
     from .components import split_components
 
@@ -306,7 +306,7 @@ def evaluate(pipe, test: dict, train: dict, out=None, *, refines=REFINES, drop_f
       report. curves: image paths (training curves) copied next to the report and linked.
     Returns the report dict (also written to `report.json`).
     """
-    import jittor as jt
+    from ._jittor import jt
     from tqdm import tqdm
 
     from .data.augment import INK_LEVEL, drop_strokes

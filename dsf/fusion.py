@@ -6,7 +6,7 @@ top rows, so the mouth shows), eye1, eye2 — the published order and trim.
 """
 from __future__ import annotations
 
-import jittor as jt
+from ._jittor import jt
 import numpy as np
 
 from .components import FUSION_ORDER, nose_kept_rows, windows

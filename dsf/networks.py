@@ -6,7 +6,7 @@ Module and attribute names follow the released parameter files exactly (`conv`, 
 """
 from __future__ import annotations
 
-import jittor as jt
+from ._jittor import jt
 from jittor import nn
 
 from .config import Config

@@ -318,7 +318,7 @@ def _check_arrays(file, arrays: dict, module, config: Config) -> None:
 
 
 def _assign(module, arrays: dict) -> None:
-    import jittor as jt
+    from ._jittor import jt
 
     # state_dict() holds the module's own Vars; update() replaces their data in place.
     for name, var in module.state_dict().items():

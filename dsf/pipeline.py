@@ -14,7 +14,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
-import jittor as jt
+from ._jittor import jt
 import numpy as np
 
 from . import params as params_io

@@ -2,7 +2,7 @@
 into a photo."""
 from __future__ import annotations
 
-import jittor as jt
+from ._jittor import jt
 import numpy as np
 
 from ._nograd import no_grad

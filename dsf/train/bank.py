@@ -19,7 +19,7 @@ from ..config import Config
 def encode_all(encoders: dict, sketches: np.ndarray, batch: int = 64, progress: bool = True) -> dict:
     """part → N×latent float32 latents of `sketches` (N×H×W uint8) under `encoders`
     ("encoder/<part>" → module, BatchNorm in eval mode)."""
-    import jittor as jt
+    from .._jittor import jt
     from tqdm import tqdm
 
     from .._nograd import no_grad

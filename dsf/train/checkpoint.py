@@ -37,7 +37,7 @@ def run_epochs(meta: dict, train_batch, *, n: int, batch: int, epochs: int, seed
     epoch end `save()` writes a checkpoint; every `sample_every` steps and at each epoch end
     `sample(name)` draws a sample grid.
     """
-    import jittor as jt
+    from .._jittor import jt
 
     per_epoch = n // batch
     stop = False
@@ -82,7 +82,7 @@ def save_checkpoint(path, modules: dict, optimizers: dict, meta: dict) -> None:
 
 def load_checkpoint(path, modules: dict, optimizers: dict) -> dict:
     """Restore what `save_checkpoint` wrote into `modules` and `optimizers`; returns `meta`."""
-    import jittor as jt
+    from .._jittor import jt
 
     with np.load(path, allow_pickle=False) as z:
         data = {k: z[k] for k in z.files}

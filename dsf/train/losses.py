@@ -12,7 +12,7 @@ it by the pixel L1 (weighted like the VGG term, λ = 10).
 """
 from __future__ import annotations
 
-import jittor as jt
+from .._jittor import jt
 
 
 def l1(a: jt.Var, b: jt.Var) -> jt.Var:

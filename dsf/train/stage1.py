@@ -144,7 +144,7 @@ def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | 
     """Train (or resume) stage 1 into `<out>/stage1/`. Stops after `epochs` epochs, or when
     `minutes` of training (summed over restarts) are spent, or after `max_steps` steps, always
     at a step boundary with a checkpoint. Returns the final meta."""
-    import jittor as jt
+    from .._jittor import jt
     from tqdm import tqdm
 
     from .checkpoint import LossLog, load_checkpoint, rng_from_state, rng_state, run_epochs, save_checkpoint, save_grid

@@ -65,7 +65,7 @@ def generate(gmods: dict, latents: dict, canvas: int):
 
 
 def photo_var(photos: np.ndarray):
-    import jittor as jt
+    from .._jittor import jt
 
     return jt.array(np.asarray(photos, np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0)
 
@@ -73,7 +73,7 @@ def photo_var(photos: np.ndarray):
 def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, photos: np.ndarray, canvas: int,
                lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1) -> dict:
     """One GAN step on a batch; returns the loss values."""
-    import jittor as jt
+    from .._jittor import jt
 
     from ..embedding import normalise
     from .losses import feature_matching, l1, lsgan
@@ -101,7 +101,7 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
 
 def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
     """Held-out sample grid: sketch | generated (BatchNorm eval, as at inference) | photo."""
-    import jittor as jt
+    from .._jittor import jt
 
     from .._nograd import no_grad
     from ..networks import set_batchnorm_mode
@@ -130,7 +130,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     current step on; a change starts a new entry in `meta["loss_phases"]`. With `lr_decay_steps`,
     the learning rate falls linearly from `lr` to 0 over that many steps from the phase's start,
     and the run finishes there. Returns the final meta."""
-    import jittor as jt
+    from .._jittor import jt
     from tqdm import tqdm
 
     from .bank import encode_all, load_bank_arrays
