@@ -8,6 +8,7 @@ Naming the interpreter one way makes the cache shared.
 """
 import os
 import sys
+import warnings
 
 from . import _env  # noqa: F401  (environment defaults must precede the import)
 
@@ -31,3 +32,6 @@ def canonical_interpreter(path: str | None = None) -> str:
 
 
 jt.flags.python_path = canonical_interpreter()
+# Jittor's kernels are built with -Ofast, which turns on flush-to-zero for the whole process;
+# numpy then warns, on its first float64 `finfo`, that the smallest subnormal is zero.
+warnings.filterwarnings("ignore", message="The value of the smallest subnormal", category=UserWarning)
