@@ -6,9 +6,9 @@ decoders draw the neighbours behind the shadow and train stage 1.
 """
 from __future__ import annotations
 
-from ._jittor import jt
 import numpy as np
 
+from ._jittor import jt
 from ._nograd import no_grad
 from .components import network_size
 

@@ -6,9 +6,9 @@ top rows, so the mouth shows), eye1, eye2 — the published order and trim.
 """
 from __future__ import annotations
 
-from ._jittor import jt
 import numpy as np
 
+from ._jittor import jt
 from .components import FUSION_ORDER, nose_kept_rows, windows
 from .embedding import latent_var, resize
 

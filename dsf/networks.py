@@ -6,9 +6,9 @@ Module and attribute names follow the released parameter files exactly (`conv`, 
 """
 from __future__ import annotations
 
-from ._jittor import jt
 from jittor import nn
 
+from ._jittor import jt
 from .config import Config
 
 

@@ -14,9 +14,9 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
-from ._jittor import jt
 import numpy as np
 
+from ._jittor import jt
 from . import params as params_io
 from ._nograd import no_grad
 from .components import composite, split_components, window_masks, windows

@@ -2,9 +2,9 @@
 into a photo."""
 from __future__ import annotations
 
-from ._jittor import jt
 import numpy as np
 
+from ._jittor import jt
 from ._nograd import no_grad
 
 
