@@ -127,6 +127,14 @@ class Pipeline:
                        solver=solver or self.config.solver, neighbours=neighbours)
         return proj, blend(np.asarray(latent, np.float32), proj.projected, refine)
 
+    def decode_sketch(self, part: str, latents) -> np.ndarray:
+        """Component embedding's sketch decoder: latent(s) of `part` → sketch(es) of the part's
+        window size, float32 in the decoder's range (about −1 = black … 1 = white). Returns
+        B×S×S, or S×S for one latent vector."""
+        self._check_part(part)
+        sketches = decode_sketch(self.networks[f"sketch_decoder/{part}"], latents, self.windows[part].size)
+        return sketches[0] if np.ndim(latents) == 1 else sketches
+
     def decode_features(self, part: str, vectors: np.ndarray) -> jt.Var:
         """Feature mapping: latent(s) of `part` → B×C×S×S feature map Var."""
         self._check_part(part)
