@@ -1,15 +1,18 @@
-"""Matplotlib helpers the notebooks share: one figure per stage of the paper's Fig. 2.
+"""Every figure the kit draws: one per stage of the paper's Fig. 2, and the grids and curves
+that notebooks, training and evaluation share (the kit's one plotting path).
 
-Every helper reads a `dsf.pipeline.Trace` (or calls the pipeline's stage methods) and returns
-a `matplotlib.figure.Figure`, with a title, and labelled axes wherever the axes carry a
+The stage figures read a `dsf.pipeline.Trace` (or call the pipeline's stage methods); every
+helper returns a `matplotlib.figure.Figure`, with a title, and labelled axes wherever the axes carry a
 scale (image panels have their ticks hidden instead). Nothing here holds model logic.
 
     trace = pipe.run("sample_sketches/01_female_smiling.png", shadow=True)
     dsf.viz.stage_strip(trace).savefig("strip.png")
 
-Helpers: `show_windows`, `show_parts`, `show_latents`, `show_neighbours`, `feature_pca_rgb`,
-`show_feature_maps`, `stage_strip`, `refine_grid`, `image_row`, `timings_bar`, `bank_pca`,
-`pca_basis`, `loss_curves`, `save_figure`.
+Stage figures: `show_windows`, `show_parts`, `show_latents`, `show_neighbours`, `bank_pca`,
+`show_feature_maps`, `stage_strip`, `timings_bar`. General figures, also used by training and
+evaluation (the kit's one plotting path): `image_grid`, `refine_grid`, `image_row`,
+`loss_curves`, `loss_log_figure`, `tile_images` (pixel-exact sample grids), `save_figure`.
+Helpers: `feature_pca_rgb`, `pca_basis`.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
+from PIL import Image
 
 from .components import windows
 from .config import PARTS
@@ -30,12 +34,12 @@ PART_LABELS = {"eye1": "left eye (eye1)", "eye2": "right eye (eye2)", "nose": "n
                "remainder": "remainder"}
 
 __all__ = ["PART_COLOURS", "show_windows", "show_parts", "show_latents", "show_neighbours", "feature_pca_rgb",
-           "show_feature_maps", "stage_strip", "refine_grid", "image_row", "timings_bar", "bank_pca",
-           "pca_basis", "loss_curves", "save_figure"]
+           "show_feature_maps", "stage_strip", "image_grid", "refine_grid", "tile_images", "image_row",
+           "timings_bar", "bank_pca", "pca_basis", "loss_curves", "loss_log_figure", "save_figure"]
 
 
 # --------------------------------------------------------------------------------- basics
-def _image_axis(ax, image, title=None, cmap=None, **kw):
+def _image_axis(ax, image, title=None, cmap=None, fontsize=9, **kw):
     """Draw an image panel: no ticks (pixels carry no scale worth reading), optional title."""
     image = np.asarray(image)
     if cmap is None and image.ndim == 2:
@@ -46,7 +50,7 @@ def _image_axis(ax, image, title=None, cmap=None, **kw):
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=fontsize)
     return ax
 
 
@@ -60,11 +64,19 @@ def _draw_windows(ax, canvas: int, labels: bool = True, parts=PARTS[:-1], lw: fl
                     bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.7))
 
 
-def save_figure(fig, path, dpi: int = 100) -> Path:
-    """Save a figure as PNG (parent folders created) and return the path."""
+def save_figure(fig, path, dpi: int = 100, close: bool = False, max_bytes: int | None = None) -> Path:
+    """Save a figure as PNG (parent folders created) and return the path. close: also close
+    the figure (scripts that draw many); max_bytes: re-save a larger file with a 256-colour
+    palette (keeps the PNGs committed to docs small)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    if close:
+        plt.close(fig)
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        with Image.open(path) as im:
+            palette = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        palette.save(path, optimize=True)
     return path
 
 
@@ -283,6 +295,31 @@ def stage_strip(trace, title: str | None = None):
     return fig
 
 
+def image_grid(images, title: str, titles=None, row_labels=None, xlabel: str | None = None,
+               ylabel: str | None = None, figsize=None, fontsize: int = 9):
+    """A grid of image panels: `images` is a list of rows (an array R×C×H×W(×3) works too; a
+    None panel is left empty), `titles` the same shape (str or None per panel), `row_labels`
+    name the rows on the left, `xlabel` / `ylabel` title the column / row axes. Greyscale
+    panels (H×W) are drawn as 0–255 grey. figsize: default 1.7 inches a panel."""
+    rows, cols = len(images), max(len(row) for row in images)
+    fig, axes = plt.subplots(rows, cols, figsize=figsize or (1.7 * cols + 0.8, 1.7 * rows + 0.8), squeeze=False)
+    for (i, j), ax in np.ndenumerate(axes):
+        image = images[i][j] if j < len(images[i]) else None
+        if image is None:
+            ax.axis("off")
+            continue
+        _image_axis(ax, image, titles[i][j] if titles is not None else None, fontsize=fontsize)
+        if j == 0 and row_labels is not None:
+            ax.set_ylabel(str(row_labels[i]), fontsize=fontsize)
+    if xlabel:
+        fig.supxlabel(xlabel, fontsize=9)
+    if ylabel:
+        fig.supylabel(ylabel, fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def refine_grid(images, row_labels, col_labels, title: str = "Faces over refine values",
                 xlabel: str = "refine (1 = projection only, 0 = raw sketch)", ylabel: str = ""):
     """A rows×cols grid of faces: `images` R×C×H×W×3 (or a list of lists), labelled by row
@@ -290,21 +327,16 @@ def refine_grid(images, row_labels, col_labels, title: str = "Faces over refine 
     rows, cols = len(images), len(images[0])
     if len(row_labels) != rows or len(col_labels) != cols:
         raise ValueError(f"got {rows}×{cols} images but {len(row_labels)} row and {len(col_labels)} column labels")
-    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols + 0.8, 1.7 * rows + 0.8), squeeze=False)
-    for i in range(rows):
-        for j in range(cols):
-            ax = axes[i, j]
-            _image_axis(ax, images[i][j])
-            if i == 0:
-                ax.set_title(str(col_labels[j]), fontsize=9)
-            if j == 0:
-                ax.set_ylabel(str(row_labels[i]), fontsize=9)
-    fig.supxlabel(xlabel, fontsize=9)
-    if ylabel:
-        fig.supylabel(ylabel, fontsize=9)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    titles = [[str(c) for c in col_labels]] + [[None] * cols] * (rows - 1)
+    return image_grid(images, title, titles, row_labels, xlabel, ylabel)
+
+
+def tile_images(columns) -> np.ndarray:
+    """Image columns side by side, pixel for pixel (training sample grids): each column is
+    B×H×W×3 or B×H×W (grey) uint8, and row i shows sample i of every column."""
+    columns = [np.asarray(c) for c in columns]
+    rgb = [np.repeat(c[..., None], 3, axis=3) if c.ndim == 3 else c for c in columns]
+    return np.concatenate([np.concatenate([c[i] for c in rgb], axis=1) for i in range(len(rgb[0]))], axis=0)
 
 
 def image_row(images, labels, title: str, xlabel: str | None = None):
@@ -350,5 +382,28 @@ def loss_curves(histories: dict, title: str = "Training losses", xlabel: str = "
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def loss_log_figure(records: list, keys, smooth: int = 50, title: str = "Training losses"):
+    """One panel per key of a training loss log (`records`: dicts with "step" and loss values,
+    as `dsf.train.checkpoint.LossLog.read` returns them): the moving average over `smooth`
+    steps (at most a fifth of the points), titled with its last, smallest and largest value."""
+    fig, axes = plt.subplots(len(keys), 1, figsize=(6.4, 1.9 * len(keys) + 0.6), squeeze=False)
+    for ax, key in zip(axes[:, 0], keys):
+        logged = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and np.isfinite(r[key])]
+        steps, values = np.asarray(logged, np.float64).reshape(-1, 2).T
+        ax.set_title(f"{key}: not logged", fontsize=9)
+        if len(values):
+            n = max(1, min(smooth, len(values) // 5))
+            smoothed = np.convolve(values, np.ones(n) / n, mode="valid")
+            ax.plot(steps[n - 1:], smoothed, color="tab:blue", lw=1)
+            ax.set_title(f"{key}: last {smoothed[-1]:.4f}, min {smoothed.min():.4f}, max {smoothed.max():.4f}",
+                         fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{title} (moving average over up to {smooth} steps)")
     fig.tight_layout()
     return fig

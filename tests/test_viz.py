@@ -138,3 +138,56 @@ def test_feature_maps_share_one_colouring(trace):
     fused_rgb = viz.feature_pca_rgb(trace.fused, basis, stretch)
     eye_rgb = viz.feature_pca_rgb(trace.feature_maps["eye2"], basis, stretch)
     np.testing.assert_allclose(fused_rgb[w.rows, w.cols], eye_rgb, atol=1e-5)
+
+
+def test_image_grid_leaves_none_panels_empty_and_titles_the_rest():
+    grey, rgb = np.full((8, 8), 128, np.uint8), np.zeros((8, 8, 3), np.uint8)
+    fig = viz.image_grid([[grey, rgb], [None, rgb]], "a grid", titles=[["sketch", "face"], [None, "face 2"]],
+                         row_labels=["first", "second"])
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert len(shown) == 3 and [ax.get_title() for ax in shown] == ["sketch", "face", "face 2"]
+    assert shown[0].get_ylabel() == "first"
+    assert_titled_and_labelled(fig)
+
+
+def test_tile_images_puts_samples_in_rows_and_columns_side_by_side():
+    sketches = np.stack([np.full((4, 5), v, np.uint8) for v in (10, 20)])
+    faces = np.stack([np.full((4, 6, 3), v, np.uint8) for v in (30, 40)])
+    grid = viz.tile_images([sketches, faces])
+    assert grid.shape == (8, 11, 3)
+    assert (grid[:4, :5] == 10).all() and (grid[4:, :5] == 20).all() and (grid[4:, 5:] == 40).all()
+
+
+def test_loss_log_figure_smooths_each_key_and_names_its_range():
+    records = [{"step": s, "loss": 1.0 / s, "other": float("nan")} for s in range(1, 101)]
+    fig = viz.loss_log_figure(records, ["loss", "other", "absent"], smooth=10)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("loss: last 0.0") and titles[1:] == ["other: not logged", "absent: not logged"]
+    steps, values = fig.axes[0].lines[0].get_data()
+    assert steps[0] == 10 and values[0] == pytest.approx(np.mean(1 / np.arange(1, 11)))
+    assert_titled_and_labelled(fig)
+
+
+def test_save_figure_closes_and_shrinks_on_request(tmp_path):
+    fig = viz.image_grid([[np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)]], "noise")
+    path = viz.save_figure(fig, tmp_path / "noise.png", close=True, max_bytes=1000)
+    assert not plt.fignum_exists(fig.number)
+    from PIL import Image
+
+    assert Image.open(path).mode == "P"  # re-saved with a palette
+
+
+def test_loss_log_plot_and_save_grid_draw_through_viz(tmp_path):
+    from PIL import Image
+
+    from dsf.train.checkpoint import LossLog, save_grid
+
+    log = LossLog(tmp_path / "losses.jsonl")
+    log.plot(tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()  # fewer than two records: nothing to draw
+    for step in range(1, 30):
+        log.write({"step": step, "epoch": 0, "loss": 1 / step})
+    log.plot(tmp_path / "curves.png")
+    assert Image.open(tmp_path / "curves.png").size[0] > 300
+    save_grid(tmp_path / "g" / "grid.png", [np.zeros((2, 4, 4), np.uint8), np.full((2, 4, 4, 3), 255, np.uint8)])
+    assert np.asarray(Image.open(tmp_path / "g" / "grid.png")).shape == (8, 8, 3)

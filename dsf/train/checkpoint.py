@@ -159,54 +159,21 @@ class LossLog:
         os.replace(tmp, self.path)
 
     def plot(self, out_png, keys: list[str] | None = None, smooth: int = 50) -> None:
-        """Plot the logged losses (moving average over `smooth` steps) to `out_png` with OpenCV
-        (no matplotlib needed)."""
-        import cv2
+        """Plot the logged losses (moving average over `smooth` steps) to `out_png`
+        (`dsf.viz.loss_log_figure`); nothing is written before two records."""
+        from ..viz import loss_log_figure, save_figure
 
         records = self.read()
-        if len(records) < 2:
-            return
         keys = keys or sorted({k for r in records for k, v in r.items()
                                if isinstance(v, (int, float)) and k not in ("time", "step", "epoch", "lr")})
-        if not keys:
-            return
-        rows, W, H = [], 640, 200
-        for key in keys:
-            steps = np.asarray([r["step"] for r in records if key in r], np.float64)
-            vals = np.asarray([r[key] for r in records if key in r], np.float64)
-            ok = np.isfinite(vals)
-            steps, vals = steps[ok], vals[ok]
-            panel = np.full((H, W, 3), 255, np.uint8)
-            if len(vals) >= 2:
-                n = max(1, min(smooth, len(vals) // 5 or 1))
-                sm = np.convolve(vals, np.ones(n) / n, mode="valid")
-                st = steps[n - 1:]
-                lo, hi = float(np.min(sm)), float(np.max(sm))
-                hi = hi if hi > lo else lo + 1e-6
-                xs = 40 + (st - st[0]) / max(st[-1] - st[0], 1) * (W - 60)
-                ys = H - 25 - (sm - lo) / (hi - lo) * (H - 50)
-                pts = np.stack([xs, ys], 1).astype(np.int32)
-                cv2.polylines(panel, [pts], False, (200, 60, 20), 1, cv2.LINE_AA)
-                cv2.putText(panel, f"{key}  last {sm[-1]:.4f}  min {lo:.4f}  max {hi:.4f}", (5, 15),
-                            cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-                cv2.putText(panel, f"step {int(st[0])}..{int(st[-1])}", (5, H - 5),
-                            cv2.FONT_HERSHEY_SIMPLEX, 0.35, (80, 80, 80), 1, cv2.LINE_AA)
-            rows.append(panel)
-        cv2.imwrite(str(out_png), np.concatenate(rows, 0))
+        if len(records) >= 2 and keys:
+            save_figure(loss_log_figure(records, keys, smooth), out_png, close=True)
 
 
 def save_grid(path, columns: list[np.ndarray]) -> None:
     """Save a grid: each entry of `columns` is a B×H×W×3 (or B×H×W) uint8 array; row i shows
-    sample i of every column side by side (RGB in, PNG out)."""
-    import cv2
+    sample i of every column side by side (`dsf.viz.tile_images`)."""
+    from ..png import save_png
+    from ..viz import tile_images
 
-    cols = []
-    for c in columns:
-        c = np.asarray(c)
-        if c.ndim == 3:
-            c = np.repeat(c[..., None], 3, axis=3)
-        cols.append(c)
-    rows = [np.concatenate([c[i] for c in cols], axis=1) for i in range(len(cols[0]))]
-    grid = np.concatenate(rows, axis=0)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), grid[..., ::-1])
+    save_png(tile_images(columns), path)
