@@ -3,7 +3,7 @@
 For each model it reports, as medians over `--repeat` runs after a warm-up: every stage,
 the whole sketch → face run (shadows off), an update where only one part's refine changed,
 a 5×5 refine grid through the batched call, the generator alone, the shadow, the sketch pad's
-stroke → face latency (`dsf.sketch_pad.benchmark_stroke_latency`, median over `--strokes`
+stroke → face latency (`dsf.pad_controller.benchmark_stroke_latency`, median over `--strokes`
 strokes, debounce and shadow included), model load time, and peak resident memory. Each model is measured in its own subprocess so peak RSS is
 its own. Random weights are fine for timing (`--preset`); `--params` times a real folder.
 """
@@ -79,20 +79,20 @@ def measure(preset_name: str | None, params: str | None, repeat: int, strokes: i
 
     stage_runs = []
     for i in range(repeat):
-        pipe._cache.clear()
+        pipe.clear_cache()
         stage_runs.append(pipe.run(sketch, refine=0.5).timings)
     for stage in stage_runs[0]:
         row[f"{stage}_s"] = statistics.median(r[stage] for r in stage_runs)
 
     def end_to_end():
-        pipe._cache.clear()
+        pipe.clear_cache()
         pipe.run(sketch, refine=0.5)
 
     row["end_to_end_s"] = _median_time(end_to_end, repeat)
     flip = iter(np.tile([0.3, 0.7], 100))
     row["one_part_update_s"] = _median_time(lambda: pipe.run(sketch, refine={"mouth": next(flip)}), repeat)
     fused = pipe.fuse({p: pipe.decode_features(p, trace.blended[p]) for p in trace.blended})
-    row["generator_s"] = _median_time(lambda: pipe.generate(fused), repeat)
+    row["generator_s"] = _median_time(lambda: pipe.synthesize(fused), repeat)
     grid = [{"eye1": a, "eye2": a, "nose": b, "mouth": b, "remainder": 0.5}
             for a in np.linspace(0, 1, 5) for b in np.linspace(0, 1, 5)]
     row["grid_5x5_s"] = _median_time(lambda: pipe.run_batch(sketch, grid), max(1, repeat // 3))
@@ -102,7 +102,7 @@ def measure(preset_name: str | None, params: str | None, repeat: int, strokes: i
                                    max(1, repeat // 3))
     row["e2e_over_generator"] = row["end_to_end_s"] / row["generator_s"]
     if strokes:
-        from .sketch_pad import benchmark_stroke_latency
+        from .pad_controller import benchmark_stroke_latency
 
         row["stroke_to_face_s"] = benchmark_stroke_latency(pipe, n=strokes)["median_s"]
     row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

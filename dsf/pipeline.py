@@ -1,18 +1,23 @@
-"""The pipeline: the only place that strings the five stages together.
+"""The pipeline: the only place that strings the four stages of the paper's Fig. 2 together,
+and the one door through which front ends (viz, widgets, the sketch pad, the evaluator) reach
+the networks.
 
-    sketch ─ split_components ─ encode ─ project/blend ─ decode_features ─ fuse ─ synthesize ─ face
+    sketch ─ split_components ─ encode ─│─ project/blend ─│─ decode_features ─ fuse ─│─ synthesize ─ face
+            1. component embedding      2. manifold proj.  3. feature mapping        4. image synthesis
 
 Each stage is also a method that takes explicit inputs (`encode`, `project`, `decode_features`,
-`fuse`, `synthesize`, `shadow`), so a notebook — or a comparison with the released code — can
-call one stage alone. `run` keeps every intermediate on a `Trace` and caches per part: when
-only one part's refine weight changes, only that part is re-projected and re-decoded; when a
-stroke changes only one window's crop, only that part is re-encoded.
+`fuse`, `synthesize`), so a notebook — or a comparison with the released code — can call one
+stage alone; `faces_from_latents` runs stages 3 and 4 on explicit latents, `decode_sketch` and
+`shadow` draw the drawing guidance. `run` keeps every intermediate on a `Trace` and caches per
+part: when only one part's refine value changes, only that part is re-blended and re-decoded;
+when a stroke changes only one window's crop, only that part is re-encoded.
 """
 from __future__ import annotations
 
 import hashlib
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -24,10 +29,8 @@ from .config import PARTS, Config
 from .embedding import decode_sketch, encode
 from .fusion import decode_features, fuse
 from .images import load_sketch
-from .manifold import Projection, blend, project, shadow_from_decoded
+from .manifold import SEXES, Projection, blend, project, shadow_from_decoded
 from .synthesis import synthesize
-
-SEXES = (None, "male", "female")
 
 
 @dataclass
@@ -35,9 +38,10 @@ class Trace:
     """Every intermediate of one `Pipeline.run`, for plotting.
 
     sketch: H×W uint8 input; parts: part → crop (uint8); latents: part → latent vector;
-    neighbours / weights: part → K bank rows (nearest first) and their locally-linear weights;
-    projected: part → Σ wᵢ nᵢ; blended: part → refine·projected + (1 − refine)·latent;
-    refine: part → weight used; shadow: H×W uint8 drawing guidance (None unless asked for);
+    projections: part → `manifold.Projection` (K bank rows, nearest first, their
+    locally-linear weights and p = Σ wᵢ nᵢ; also as `neighbours`, `weights`, `projected`);
+    blended: part → refine·projected + (1 − refine)·latent; refine: part → refine value used;
+    shadow: H×W uint8 drawing guidance (None unless asked for);
     feature_maps: part → C×S×S; fused: C×H×W; image: H×W×3 uint8; timings: stage → seconds
     (stages skipped thanks to the cache are absent); recomputed: parts whose projection or
     feature map was recomputed in this call.
@@ -46,9 +50,7 @@ class Trace:
     sketch: np.ndarray
     parts: dict
     latents: dict
-    neighbours: dict
-    weights: dict
-    projected: dict
+    projections: dict
     blended: dict
     refine: dict
     sex: str | None
@@ -61,12 +63,27 @@ class Trace:
     timings: dict = field(default_factory=dict)
     recomputed: tuple = ()
 
+    @property
+    def neighbours(self) -> dict:
+        """part → the K bank rows of its projection (nearest first)."""
+        return {p: proj.indices for p, proj in self.projections.items()}
+
+    @property
+    def weights(self) -> dict:
+        """part → the locally-linear weights of its neighbours (Σw = 1)."""
+        return {p: proj.weights for p, proj in self.projections.items()}
+
+    @property
+    def projected(self) -> dict:
+        """part → its projection p = Σ wᵢ nᵢ."""
+        return {p: proj.projected for p, proj in self.projections.items()}
+
 
 def _digest(a: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).hexdigest()
 
 
-def refine_weights(refine) -> dict:
+def refine_per_part(refine) -> dict:
     """A float (all parts) or a dict part → float (missing parts default to 0.5) → part → float,
     validated. refine is the released code's part weight r: 1 = fully projected, 0 = the raw
     sketch (the paper's blending weight w_bc = 1 − r)."""
@@ -146,51 +163,67 @@ class Pipeline:
         with no_grad():
             return fuse(feature_maps, self.config.canvas)
 
-    def synthesize(self, blended: dict) -> np.ndarray:
-        """Feature decoding, fusion and image synthesis from explicit part vectors
-        (part → latent, or part → B×latent for a batch). Returns H×W×3 (or B×H×W×3) uint8."""
-        single = np.ndim(blended[PARTS[0]]) == 1
-        vectors = {p: np.atleast_2d(np.asarray(blended[p], np.float32)) for p in PARTS}
+    def synthesize(self, fused: jt.Var) -> np.ndarray:
+        """Image synthesis: B×C×H×W fused map → B×H×W×3 uint8 faces (the generator alone)."""
+        if isinstance(fused, dict):
+            raise TypeError("synthesize takes the fused feature map; faces_from_latents takes part → latents")
+        return synthesize(self.networks["generator"], fused)
+
+    def faces_from_latents(self, latents: dict) -> np.ndarray:
+        """Feature mapping, fusion and image synthesis from explicit part latents (part →
+        latent, or part → B×latent for a batch). Returns H×W×3 (or B×H×W×3) uint8."""
+        single = np.ndim(latents[PARTS[0]]) == 1
+        vectors = {p: np.atleast_2d(np.asarray(latents[p], np.float32)) for p in PARTS}
         n, step = len(vectors[PARTS[0]]), self.max_batch
         images = []
         for i in range(0, n, step):  # in chunks, so a 5×5 grid at 512² stays within a few GB
             maps = {p: self.decode_features(p, v[i:i + step]) for p, v in vectors.items()}
-            images.append(self.generate(self.fuse(maps)))
+            images.append(self.synthesize(self.fuse(maps)))
             jt.gc()
         images = np.concatenate(images)
         return images[0] if single else images
 
     @property
     def max_batch(self) -> int:
-        """Largest batch `synthesize` runs at once: 4 at 512², 64 at 128²."""
+        """Largest batch `faces_from_latents` runs at once: 4 at 512², 64 at 128²."""
         return max(1, 4 * (512 // self.config.canvas) ** 2)
-
-    def generate(self, fused: jt.Var) -> np.ndarray:
-        """Image synthesis: B×C×H×W fused map → B×H×W×3 uint8."""
-        return synthesize(self.networks["generator"], fused)
 
     def shadow(self, projections: dict) -> np.ndarray:
         """Drawing guidance: each part's K decoded neighbour sketches blended with their
-        weights (clipped to [0, 0.5]), composited with feathered window masks → H×W uint8."""
+        weights (clipped to [0, 0.5]), composited with feathered window masks → H×W uint8.
+        Cached per part: a part is decoded again only when its neighbours or weights change."""
         per_part = {}
         for part in PARTS:
             proj = projections[part]
-            decoded = decode_sketch(self.networks[f"sketch_decoder/{part}"], self.banks[part].vectors[proj.indices],
-                                    self.windows[part].size)
-            per_part[part] = shadow_from_decoded(decoded, proj.weights)
-        grey = composite(per_part, self.config.canvas, window_masks(self.config.canvas))
+            key = ("shadow", part, np.asarray(proj.indices).tobytes(), np.asarray(proj.weights).tobytes())
+            per_part[part] = self._cached(key, lambda: shadow_from_decoded(
+                self.decode_sketch(part, self.banks[part].vectors[proj.indices]), proj.weights))
+        grey = composite(per_part, self.config.canvas, self._window_masks)
         return np.clip(grey * 255, 0, 255).astype(np.uint8)
+
+    @cached_property
+    def _window_masks(self) -> dict:
+        return window_masks(self.config.canvas)
+
+    @property
+    def max_k(self) -> int:
+        """The largest K that every part's bank allows in every pool a user can pick (all,
+        male, female); an empty pool is no choice (the pipeline reports it when picked)."""
+        sizes = [len(bank) for bank in self.banks.values()]
+        for bank in self.banks.values():
+            sizes += [n for n in (int(np.sum(bank.labels["sex"] == s)) for s in SEXES) if n]
+        return min(sizes)
 
     # ---- everything at once --------------------------------------------------------------
     def run(self, sketch, refine=0.5, sex: str | None = None, k: int | None = None,
             solver: str | None = None, shadow: bool = False) -> Trace:
         """Sketch (path, PIL image or array) → `Trace` with every intermediate.
 
-        refine: float for all parts or dict part → float (see `refine_weights`);
+        refine: float for all parts or dict part → float (see `refine_per_part`);
         sex: None (whole bank), "male" or "female" pool; k: neighbours (default config.k);
         shadow: also compute the drawing-guidance shadow (decodes K sketches per part).
         """
-        r = refine_weights(refine)
+        r = refine_per_part(refine)
         grey, parts, latents, projections, k, solver, timings = self._embed_and_project(sketch, sex, k, solver)
         blended, maps, recomputed = {}, {}, []
         t = time.perf_counter()
@@ -208,7 +241,7 @@ class Pipeline:
         fused.sync()
         timings["fuse"] = time.perf_counter() - t
         t = time.perf_counter()
-        image = self.generate(fused)[0]
+        image = self.synthesize(fused)[0]
         timings["synthesize"] = time.perf_counter() - t
         shadow_img = None
         if shadow:
@@ -216,11 +249,7 @@ class Pipeline:
             shadow_img = self.shadow(projections)
             timings["shadow"] = time.perf_counter() - t
         return Trace(
-            sketch=grey, parts=parts, latents=latents,
-            neighbours={p: projections[p].indices for p in PARTS},
-            weights={p: projections[p].weights for p in PARTS},
-            projected={p: projections[p].projected for p in PARTS},
-            blended=blended, refine=r, sex=sex, k=k, solver=solver,
+            sketch=grey, parts=parts, latents=latents, projections=projections, blended=blended, refine=r, sex=sex, k=k, solver=solver,
             feature_maps={p: m.numpy()[0] for p, m in maps.items()},
             fused=fused.numpy()[0], image=image, shadow=shadow_img,
             timings=timings, recomputed=tuple(recomputed),
@@ -235,10 +264,10 @@ class Pipeline:
         """
         if not refines:
             raise ValueError("refines is empty")
-        settings = [refine_weights(r) for r in refines]
+        settings = [refine_per_part(r) for r in refines]
         _, _, latents, projections, *_ = self._embed_and_project(sketch, sex, k, solver)
         blended = {p: np.stack([blend(latents[p], projections[p].projected, s[p]) for s in settings]) for p in PARTS}
-        return self.synthesize(blended)
+        return self.faces_from_latents(blended)
 
     def _embed_and_project(self, sketch, sex, k, solver):
         """Load, split, encode and project every part, reusing cached results per part."""
@@ -262,6 +291,10 @@ class Pipeline:
         return grey, parts, latents, projections, k, solver, timings
 
     # ---- helpers -------------------------------------------------------------------------
+    def clear_cache(self) -> None:
+        """Forget the per-part results, so the next `run` computes every stage (benchmarks)."""
+        self._cache.clear()
+
     def _cached(self, key, compute):
         # One entry per (kind, part): enough for sliders and strokes, and memory stays flat.
         slot = key[:2]
@@ -277,7 +310,7 @@ class Pipeline:
             raise ValueError(f"unknown part {part!r}; parts are {PARTS}")
 
     def _check_sex(self, sex):
-        if sex not in SEXES:
+        if sex is not None and sex not in SEXES:
             raise ValueError(f"sex must be None (all), 'male' or 'female', got {sex!r}")
 
 

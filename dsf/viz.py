@@ -129,15 +129,11 @@ def show_neighbours(pipe, trace, part: str, n: int | None = None,
     """The input crop, its reconstruction through the component's sketch decoder, its
     projection, and its K nearest bank latents decoded to sketches, each titled with its
     locally-linear weight (nearest first). Calls the pipeline's sketch decoder only."""
-    from .embedding import decode_sketch
-
     idx = np.asarray(trace.neighbours[part])
     w = np.asarray(trace.weights[part])
     n = len(idx) if n is None else min(n, len(idx))
-    size = pipe.windows[part].size
-    dec = pipe.networks[f"sketch_decoder/{part}"]
     vectors = np.vstack([trace.latents[part][None], trace.projected[part][None], pipe.banks[part].vectors[idx[:n]]])
-    decoded = decode_sketch(dec, vectors, size)
+    decoded = pipe.decode_sketch(part, vectors)
     panels = [(trace.parts[part], "input crop", None)]
     panels.append((decoded[0], "D(v): sketch latent", None))
     panels.append((decoded[1], "D(p): projection", None))
@@ -217,26 +213,30 @@ def feature_pca_rgb(fmap, basis=None, stretch=None) -> np.ndarray:
     f = np.asarray(fmap, np.float64)
     if f.ndim != 3:
         raise ValueError(f"expected a C×H×W feature map, got shape {f.shape}")
-    c, h, w = f.shape
-    x = f.reshape(c, -1).T
-    mean, comp = basis[:2] if basis is not None else pca_basis(x, 3)[:2]
-    y = (x - mean) @ np.asarray(comp).T
-    if y.shape[1] < 3:
-        y = np.hstack([y, np.zeros((len(y), 3 - y.shape[1]))])
-    lo, hi = stretch if stretch is not None else (np.percentile(y, 1, axis=0), np.percentile(y, 99, axis=0))
+    y = _first_three_components(f, basis)
+    lo, hi = stretch if stretch is not None else _percentile_range(y)
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
     rgb = (y - lo) / np.where(hi - lo > 1e-12, hi - lo, 1.0)
-    return np.clip(rgb, 0, 1).reshape(h, w, 3).astype(np.float32)
+    return np.clip(rgb, 0, 1).reshape(*f.shape[1:], 3).astype(np.float32)
+
+
+def _first_three_components(fmap, basis=None) -> np.ndarray:
+    """C×H×W map → (H·W)×3 coordinates of its pixels on `basis` (mean, components, ...) or
+    on the map's own first principal components; zeros where it has fewer than three."""
+    x = np.asarray(fmap, np.float64).reshape(fmap.shape[0], -1).T
+    mean, comp = basis[:2] if basis is not None else pca_basis(x, 3)[:2]
+    y = (x - mean) @ np.asarray(comp).T
+    return np.hstack([y, np.zeros((len(y), 3 - y.shape[1]))]) if y.shape[1] < 3 else y
+
+
+def _percentile_range(y) -> tuple:
+    return np.percentile(y, 1, axis=0), np.percentile(y, 99, axis=0)
 
 
 def _shared_colouring(fused):
     """PCA basis and percentile stretch of the fused map, to colour every map alike."""
-    x = np.asarray(fused, np.float64).reshape(fused.shape[0], -1).T
-    mean, comp, _ = pca_basis(x, 3)
-    y = (x - mean) @ comp.T
-    if y.shape[1] < 3:
-        y = np.hstack([y, np.zeros((len(y), 3 - y.shape[1]))])
-    return (mean, comp), (np.percentile(y, 1, axis=0), np.percentile(y, 99, axis=0))
+    mean, comp, _ = pca_basis(np.asarray(fused, np.float64).reshape(fused.shape[0], -1).T, 3)
+    return (mean, comp), _percentile_range(_first_three_components(fused, (mean, comp)))
 
 
 def show_feature_maps(trace, channels=(0, 1, 2), title: str = "Feature mapping: per-part maps and the fused map"):

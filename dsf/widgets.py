@@ -1,10 +1,11 @@
-"""ipywidgets builders the notebooks share (and the sketch pad reuses).
+"""ipywidgets builders the notebooks share (and the sketch pad, `dsf.sketch_pad`, reuses).
 
     panel = dsf.widgets.blending_panel(pipe, dsf.widgets.sample_sketches())
     panel                                   # in Jupyter: sliders, sketch chooser, face, shadow
 
 `refine_controls` is the reusable part: one refine slider per component, a "move all
-together" slider, the sex pool and K, with an `on_change` hook. `blending_panel` wires them
+together" slider, the sex pool and K, with an `on_change` hook (`pipeline_controls` bounds K
+by the pipeline's pools). `blending_panel` wires them
 to a pipeline: every change calls `Pipeline.run`, whose per-part cache means that moving one
 part's slider re-projects and re-decodes only that part (`panel.last_trace.recomputed`).
 
@@ -14,36 +15,23 @@ the widgets stay live.
 """
 from __future__ import annotations
 
-import io
 import time
 import traceback
 from pathlib import Path
 
 import ipywidgets as W
 import numpy as np
-from PIL import Image
 
 from .config import PARTS
+from .png import png_bytes
 
 SEX_OPTIONS = (("all", None), ("male", "male"), ("female", "female"))
 """(label, value) of the sex-pool choices: None searches the whole bank."""
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_sketches"
 
-__all__ = ["sketch_pad", "RefineControls", "BlendingPanel", "refine_controls", "blending_panel", "png_bytes", "sample_sketches",
-           "guarded", "pool_size"]
-
-
-def png_bytes(image, size: int | None = None) -> bytes:
-    """H×W or H×W×3 uint8 image → PNG bytes (for `ipywidgets.Image`), optionally resized
-    (nearest neighbour) so its longer side is `size`."""
-    im = Image.fromarray(np.asarray(image, np.uint8))
-    if size is not None and max(im.size) != size:
-        scale = size / max(im.size)
-        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.NEAREST)
-    buf = io.BytesIO()
-    im.save(buf, format="png")
-    return buf.getvalue()
+__all__ = ["RefineControls", "BlendingPanel", "refine_controls", "pipeline_controls", "blending_panel",
+           "sample_sketches", "guarded"]
 
 
 def sample_sketches(folder=None) -> dict:
@@ -155,6 +143,13 @@ def refine_controls(value: float = 0.5, sex=None, k: int | None = 10, k_max: int
     return c
 
 
+def pipeline_controls(pipe, value: float = 0.5, sex=None, k: int | None = None, on_change=None) -> RefineControls:
+    """`refine_controls` for a pipeline: K starts at `k` (default the config's K) and its
+    slider reaches 20, both bounded by `pipe.max_k` (the smallest pool a user can pick)."""
+    k = min(k or pipe.config.k, pipe.max_k)
+    return refine_controls(value=value, sex=sex, k=k, k_max=min(max(20, k), pipe.max_k), on_change=on_change)
+
+
 class BlendingPanel(W.VBox):
     """The interactive blending panel of notebook 3 (build it with `blending_panel`).
 
@@ -180,11 +175,9 @@ class BlendingPanel(W.VBox):
         self.last_update_s = None
         self.n_updates = 0
         self._shadow_key = None
-        pool = min(pool_size(pipe.banks[p], s) for p in PARTS for s in (None, "male", "female"))
-        k = min(k or pipe.config.k, pool)
         self.status = W.HTML("")
         self.output = W.Output(layout=W.Layout(max_height="160px", overflow="auto"))
-        self.controls = refine_controls(value=value, sex=sex, k=k, k_max=min(max(20, k), pool))
+        self.controls = pipeline_controls(pipe, value=value, sex=sex, k=k)
         self.sliders, self.all_slider, self.sex, self.k = (self.controls.sliders, self.controls.all_slider,
                                                           self.controls.sex, self.controls.k)
         self.chooser = W.Dropdown(options=list(self.sketches), description="sketch")
@@ -240,10 +233,7 @@ class BlendingPanel(W.VBox):
             # when the sketch, pool or K changed.
             key = (self.chooser.value, v["sex"], v["k"])
             if key != self._shadow_key or self.last_shadow is None:
-                from .manifold import Projection
-
-                proj = {p: Projection(trace.neighbours[p], trace.weights[p], trace.projected[p]) for p in PARTS}
-                self.last_shadow = self.pipe.shadow(proj)
+                self.last_shadow = self.pipe.shadow(trace.projections)
                 self._shadow_key = key
             shadow = self.last_shadow
             self.shadow_image.value = png_bytes(shadow, self.display_size)
@@ -261,16 +251,6 @@ class BlendingPanel(W.VBox):
         return trace
 
 
-def pool_size(bank, sex) -> int:
-    """Rows in a bank's pool (sex None / "male" / "female"), or the whole bank when that pool
-    is empty (K must fit any pool the user can pick; an empty pool is reported by the
-    pipeline when chosen)."""
-    try:
-        return len(bank.pool(sex))
-    except ValueError:
-        return len(bank)
-
-
 def blending_panel(pipe, sketches: dict | None = None, value: float = 0.5, sex=None, k: int | None = None,
                    shadow: bool = True, display_size: int = 256) -> BlendingPanel:
     """Interactive blending (notebook 3): refine sliders per part + "move all together", sex
@@ -279,9 +259,3 @@ def blending_panel(pipe, sketches: dict | None = None, value: float = 0.5, sex=N
     return BlendingPanel(pipe, sketches if sketches is not None else sample_sketches(), value=value, sex=sex, k=k,
                          shadow=shadow, display_size=display_size)
 
-
-def sketch_pad(*args, **kwargs):
-    """The sketch pad (drawing with shadow guidance): see `dsf.sketch_pad.sketch_pad`."""
-    from .sketch_pad import sketch_pad as _sketch_pad
-
-    return _sketch_pad(*args, **kwargs)

@@ -149,7 +149,7 @@ plt.show()
 # ## Stage timings
 #
 # Where the CPU time goes. The first run of a session also includes Jittor compiling its
-# kernels; a second run with different refine weights reuses the cached encodings and
+# kernels; a second run with different refine values reuses the cached encodings and
 # projections (those stages are absent from its timings).
 
 # %%
@@ -172,7 +172,7 @@ v = pipe.encode(part, trace.parts[part])                             # component
 projection, blended = pipe.project(part, v, refine=0.5)              # manifold projection + blend
 print("latent matches the trace:", np.allclose(v, trace.latents[part], atol=1e-5))
 print("neighbours:", projection.indices, "\nweights:", np.round(projection.weights, 3), "sum", projection.weights.sum().round(6))
-face = pipe.synthesize(trace.blended)                                # feature mapping + fusion + synthesis
+face = pipe.faces_from_latents(trace.blended)                        # feature mapping + fusion + synthesis
 print("face from the trace's blended latents matches:", np.abs(face.astype(int) - trace.image).max() <= 1)
 
 # %% [markdown]

@@ -83,11 +83,10 @@ plt.show()
 #
 # With few neighbours the projection snaps to one or two training sketches; with more, the
 # locally-linear weights average over a larger neighbourhood. The paper's supplement settles
-# on K = 10; the released code uses 15. (K can be at most the size of the smallest pool.)
+# on K = 10; the released code uses 15. (K can be at most `pipe.max_k`, the smallest pool.)
 
 # %%
-pool = min(len(pipe.banks[p].pool(s)) for p in dsf.PARTS for s in ("male", "female"))
-KS = [k for k in ((2, 5, 10) if FAST else (1, 3, 5, 10, 15, 20)) if k <= pool]
+KS = [k for k in ((2, 5, 10) if FAST else (1, 3, 5, 10, 15, 20)) if k <= pipe.max_k]
 K_REFINES = [0.5, 1.0]
 columns = [pipe.run_batch(SKETCH, K_REFINES, k=k) for k in KS]          # one batch per K
 grid = [[columns[j][i] for j in range(len(KS))] for i in range(len(K_REFINES))]

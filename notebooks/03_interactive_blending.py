@@ -46,6 +46,7 @@ from IPython.display import display
 
 import dsf
 from dsf import viz, widgets
+from dsf.png import png_bytes
 
 PARAMS = os.environ.get("DSF_PARAMS") or None  # None → the kit's shipped parameters
 OUT = Path(os.environ.get("DSF_OUT") or ROOT / "out" / "notebooks")
@@ -99,14 +100,14 @@ print("status:", panel.status.value)
 # minimal panel of your own:
 
 # %%
-face = widgets.W.Image(value=widgets.png_bytes(pipe.run(ROOT / "sample_sketches" / "03_female.png").image, 192))
+face = widgets.W.Image(value=png_bytes(pipe.run(ROOT / "sample_sketches" / "03_female.png").image, 192))
 errors = widgets.W.Output()
 
 
 @widgets.guarded(errors)  # tracebacks go to `errors`, the sliders stay alive
 def redraw(values, changed):
     trace = pipe.run(ROOT / "sample_sketches" / "03_female.png", refine=values["refine"], sex=values["sex"], k=values["k"])
-    face.value = widgets.png_bytes(trace.image, 192)
+    face.value = png_bytes(trace.image, 192)
 
 
 controls = widgets.refine_controls(value=0.5, k=None, on_change=redraw)  # k=None: no K slider

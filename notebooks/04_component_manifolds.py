@@ -88,7 +88,7 @@ plt.show()
 #
 # Take the blended latents of two sketches, A and B, and walk along the straight line between
 # them — first for the mouth only (everything else from A), then for all parts at once. The
-# pipeline's `synthesize` accepts explicit latents (part → batch of vectors), so one batched
+# pipeline's `faces_from_latents` accepts explicit latents (part → batch of vectors), so one batched
 # call renders a whole row.
 
 # %%
@@ -103,7 +103,7 @@ def interpolate(parts):
             for p in dsf.PARTS}
 
 
-rows = [pipe.synthesize(interpolate({"mouth"})), pipe.synthesize(interpolate(set(dsf.PARTS)))]
+rows = [pipe.faces_from_latents(interpolate({"mouth"})), pipe.faces_from_latents(interpolate(set(dsf.PARTS)))]
 fig = viz.refine_grid(rows, ["mouth only", "all parts"], [f"t={t:.2f}" for t in T],
                       title=f"Interpolation from {A.stem} (t=0) to {B.stem} (t=1)",
                       xlabel="t: weight of sketch B's latents", ylabel="what is interpolated")
@@ -126,7 +126,7 @@ swaps = {
 }
 source = {"A": ta, "B": tb}
 batch = {p: np.stack([source[choice[p]].blended[p] for choice in swaps.values()]) for p in dsf.PARTS}
-faces = pipe.synthesize(batch)
+faces = pipe.faces_from_latents(batch)
 fig = viz.image_row([ta.sketch, tb.sketch, *faces], [f"sketch A ({A.stem})", f"sketch B ({B.stem})", *swaps],
                     title="Swapping components between two sketches")
 viz.save_figure(fig, OUT / "04_part_swaps.png")

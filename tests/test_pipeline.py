@@ -5,7 +5,7 @@ from conftest import TINY, random_banks
 from dsf.config import PARTS
 from dsf.images import SketchError
 from dsf.manifold import blend
-from dsf.pipeline import Pipeline, refine_weights
+from dsf.pipeline import Pipeline, refine_per_part
 
 
 def test_trace_holds_every_intermediate_with_the_documented_shapes(tiny_pipeline, face_sketch):
@@ -28,7 +28,7 @@ def test_changing_one_refine_recomputes_only_that_part(tiny_pipeline, face_sketc
     first = tiny_pipeline.run(face_sketch, refine=0.2)
     again = tiny_pipeline.run(face_sketch, refine=0.2)
     assert again.recomputed == () and np.array_equal(first.image, again.image)
-    changed = tiny_pipeline.run(face_sketch, refine={**refine_weights(0.2), "mouth": 0.9})
+    changed = tiny_pipeline.run(face_sketch, refine={**refine_per_part(0.2), "mouth": 0.9})
     assert changed.recomputed == ("mouth",)
     assert not np.array_equal(changed.image, first.image)
 
@@ -68,7 +68,7 @@ def test_stages_are_callable_alone_and_agree_with_run(tiny_pipeline, face_sketch
     assert np.all(tiny_pipeline.banks["nose"].labels["sex"][proj.indices] == "female")
     explicit, _ = tiny_pipeline.project("nose", latent, 0.7, neighbours=proj.indices[::-1], solver="released")
     assert np.array_equal(explicit.indices, proj.indices[::-1])
-    image = tiny_pipeline.synthesize(tr.blended)
+    image = tiny_pipeline.faces_from_latents(tr.blended)
     assert np.abs(image.astype(int) - tr.image).max() <= 1
 
 
@@ -94,6 +94,61 @@ def test_missing_bank_is_named():
     del banks["nose"]
     with pytest.raises(ValueError, match="nose"):
         Pipeline(TINY, {}, banks)
+
+
+def test_trace_keeps_each_parts_projection(tiny_pipeline, face_sketch):
+    tr = tiny_pipeline.run(face_sketch, refine=0.3, k=3)
+    for p in PARTS:
+        proj = tr.projections[p]
+        assert proj.indices is tr.neighbours[p] and proj.weights is tr.weights[p] and proj.projected is tr.projected[p]
+        assert len(proj.indices) == 3
+
+
+def test_synthesize_is_the_generator_alone(tiny_pipeline, face_sketch):
+    tr = tiny_pipeline.run(face_sketch)
+    import jittor as jt
+
+    faces = tiny_pipeline.synthesize(jt.array(tr.fused[None]))
+    assert faces.shape == (1, TINY.canvas, TINY.canvas, 3) and np.abs(faces[0].astype(int) - tr.image).max() <= 1
+
+
+def test_decode_sketch_gives_window_sized_sketches(tiny_pipeline, face_sketch):
+    tr = tiny_pipeline.run(face_sketch)
+    size = tiny_pipeline.windows["mouth"].size
+    one = tiny_pipeline.decode_sketch("mouth", tr.latents["mouth"])
+    both = tiny_pipeline.decode_sketch("mouth", np.stack([tr.latents["mouth"], tr.projected["mouth"]]))
+    assert one.shape == (size, size) and both.shape == (2, size, size) and one.dtype == np.float32
+    np.testing.assert_allclose(both[0], one, atol=1e-5)
+
+
+def test_shadow_decodes_a_part_again_only_when_its_projection_changed(tiny_pipeline, face_sketch, monkeypatch):
+    tr = tiny_pipeline.run(face_sketch, k=3)
+    first = tiny_pipeline.shadow(tr.projections)
+    decoded = []
+    real = Pipeline.decode_sketch
+    monkeypatch.setattr(Pipeline, "decode_sketch", lambda self, part, v: decoded.append(part) or real(self, part, v))
+    assert np.array_equal(tiny_pipeline.shadow(tr.projections), first) and decoded == []
+    moved = dict(tr.projections, nose=tiny_pipeline.project("nose", tr.latents["nose"], k=4)[0])
+    tiny_pipeline.shadow(moved)
+    assert decoded == ["nose"]
+    assert np.array_equal(tiny_pipeline.run(face_sketch, k=3, shadow=True).shadow, first)
+
+
+def test_max_k_is_the_smallest_pool_a_user_can_pick():
+    banks = random_banks(TINY, rows=24)  # per part: 8 male, 8 female, 8 unlabelled
+    assert Pipeline(TINY, {}, banks).max_k == 8
+    banks["nose"].labels["sex"][:] = "female"  # no male pool for the nose: not a choice
+    assert Pipeline(TINY, {}, banks).max_k == 8
+    banks["eye1"] = type(banks["eye1"])(banks["eye1"].vectors[:5])
+    assert Pipeline(TINY, {}, banks).max_k == 5
+
+
+def test_clear_cache_makes_run_compute_every_stage_again(tiny_pipeline, face_sketch):
+    tiny_pipeline.run(face_sketch)
+    assert tiny_pipeline.run(face_sketch).recomputed == ()
+    tiny_pipeline.clear_cache()
+    again = tiny_pipeline.run(face_sketch)
+    assert again.recomputed == PARTS and "encode" in again.timings
 
 
 def test_large_batches_are_chunked_with_the_same_result(tiny_pipeline, face_sketch, monkeypatch):

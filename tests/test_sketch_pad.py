@@ -14,7 +14,8 @@ import pytest
 
 from dsf.components import windows
 from dsf.config import PARTS
-from dsf.sketch_pad import PadController, benchmark_stroke_latency, png_bytes
+from dsf.pad_controller import PadController, benchmark_stroke_latency
+from dsf.png import png_bytes
 from dsf.strokes import Sketch, Stroke
 
 

@@ -143,7 +143,9 @@ def test_guarded_reports_exceptions():
 
 
 def test_png_bytes_resizes():
-    data = widgets.png_bytes(np.zeros((10, 20, 3), np.uint8), size=40)
+    from dsf.png import png_bytes
+
+    data = png_bytes(np.zeros((10, 20, 3), np.uint8), size=40)
     assert Image.open(io.BytesIO(data)).size == (40, 20)
 
 
@@ -162,9 +164,7 @@ def test_sample_sketches_are_shipped_and_valid():
     assert all(f"{name}.png" in readme for name in samples)
 
 
-def test_pool_size_falls_back_to_the_whole_bank_for_an_empty_pool():
-    from dsf.manifold import Bank
-
-    bank = Bank(np.zeros((6, 3), np.float32), {"sex": np.array(["female"] * 6)})
-    assert widgets.pool_size(bank, None) == 6 and widgets.pool_size(bank, "female") == 6
-    assert widgets.pool_size(bank, "male") == 6  # no male rows: K is bounded by the bank instead
+def test_the_k_slider_is_bounded_by_the_pipelines_smallest_pool(tiny_pipeline):
+    controls = widgets.pipeline_controls(tiny_pipeline, k=100)
+    assert controls.k.value == controls.k.max == tiny_pipeline.max_k
+    assert widgets.pipeline_controls(tiny_pipeline).k.value == min(tiny_pipeline.config.k, tiny_pipeline.max_k)
