@@ -143,7 +143,7 @@ def packs_and_pipeline(tiny_pipeline):
     """A train pack of 8 faces, a pipeline whose banks are those faces' latents stored in a
     *different* order (ids say which), and a test pack of 4 sketches, two of them copies of
     training sketches (so NN retrieval must find exactly their photos)."""
-    from dsf.evaluate import _encode_all
+    from dsf.evaluate.batches import encode_all
     from dsf.manifold import Bank
     from dsf.pipeline import Pipeline
 
@@ -157,7 +157,7 @@ def packs_and_pipeline(tiny_pipeline):
         "source": np.array(["test"] * n_train),
     }
     order = rng.permutation(n_train)
-    latents = _encode_all(tiny_pipeline, train["sketches"][order], batch=3)
+    latents = encode_all(tiny_pipeline, train["sketches"][order], batch=3)
     labels = {"id": train["ids"][order], "sex": train["sex"][order], "source": train["source"][order]}
     pipe = Pipeline(TINY, tiny_pipeline.networks, {p: Bank(latents[p], labels) for p in PARTS})
     test = {
@@ -218,12 +218,13 @@ def test_evaluate_end_to_end(packs_and_pipeline, tmp_path):
 def test_nn_retrieval_matches_by_id(packs_and_pipeline):
     """Test sketches 0 and 2 are training sketches 2 and 5 (with their photos): the nearest
     bank row is their own, and the id (not the row position) must lead to the right photo."""
-    from dsf.evaluate import _bank_ids, _encode_all, _nn_retrieval
+    from dsf.evaluate.baselines import bank_ids, nn_retrieval
+    from dsf.evaluate.batches import encode_all
 
     pipe, test, train = packs_and_pipeline
-    latents = _encode_all(pipe, test["sketches"], batch=4)
+    latents = encode_all(pipe, test["sketches"], batch=4)
     index = {v: i for i, v in enumerate(train["ids"])}
-    got = _nn_retrieval(pipe, latents, index, _bank_ids(pipe))
+    got = nn_retrieval(pipe, latents, index, bank_ids(pipe))
     assert got[0] == 2 and got[2] == 5
 
 
@@ -260,9 +261,9 @@ def test_time_budget_can_cut_the_intact_part(packs_and_pipeline):
     assert rep["n_robust"] == 4 and rep["n_robust_planned"] == 16
     assert rep["robustness"]["model r=0.5"]["n"] == 4
     assert all(r["n"] == (12 if r["setting"] == "intact" else 4) for r in rep["rows"])
-    from dsf.evaluate import _markdown
+    from dsf.evaluate.markdown import markdown
 
-    assert "time budget" in _markdown(rep)
+    assert "time budget" in markdown(rep)
 
 
 def test_threaded_synthesis_leaves_gradients_switched_on(packs_and_pipeline, tmp_path):
@@ -277,7 +278,9 @@ def test_every_score_belongs_to_its_own_sketch(packs_and_pipeline, tmp_path):
     """With more sketches than the grids take, the evaluator processes them in a shuffled
     order; each per-image score must still compare a sketch's own face (and its own NN
     retrieval) with that sketch's photo."""
-    from dsf.evaluate import _bank_ids, _encode_all, _nn_retrieval, l1
+    from dsf.evaluate import l1
+    from dsf.evaluate.baselines import bank_ids, nn_retrieval
+    from dsf.evaluate.batches import encode_all
 
     pipe, _, train = packs_and_pipeline
     rng = np.random.default_rng(7)
@@ -293,5 +296,5 @@ def test_every_score_belongs_to_its_own_sketch(packs_and_pipeline, tmp_path):
     for j, i in enumerate(order):
         own = pipe.run(test["sketches"][i], refine=0.0).image
         assert model_l1[j] == pytest.approx(l1(own, test["photos"][i]), abs=2e-3)
-        nn = _nn_retrieval(pipe, _encode_all(pipe, test["sketches"][[i]], 1), index, _bank_ids(pipe))[0]
+        nn = nn_retrieval(pipe, encode_all(pipe, test["sketches"][[i]], 1), index, bank_ids(pipe))[0]
         assert nn_l1[j] == pytest.approx(l1(train["photos"][nn], test["photos"][i]))

@@ -1,0 +1,148 @@
+"""The report's figures, drawn with `dsf.viz` (the kit's one plotting path).
+
+grid_test: 12 test sketches and their faces at the main refine; grid_robustness: intact vs
+incomplete sketches, faces at every refine; grid_baselines: sketch, real photo, mean face,
+NN retrieval, model; locality: a face, the face with one part swapped in from another sketch,
+and |Δ| with the part's window outlined; refine_response: one part at refine 0 and 1, and |Δ|.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..components import windows
+from ..viz import PART_COLOURS, refine_grid, save_figure
+from .effects import EXAMPLES
+from .scoring import model_key
+
+MAX_PNG_BYTES = 550_000
+"""Figures above this size are re-saved with a 256-colour palette (the docs keep PNGs small)."""
+FIGURE_PARTS = ("mouth", "eye1")
+"""Parts shown in the locality and refine-response figures."""
+
+
+def save(fig, path: Path) -> str:
+    """Save (palette PNG when large), close, and return the file name."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    save_figure(fig, path, dpi=110)
+    plt.close(fig)
+    if path.stat().st_size > MAX_PNG_BYTES:
+        with Image.open(path) as im:
+            pal = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        pal.save(path, optimize=True)
+    return path.name
+
+
+def grid(images, row_labels, col_labels, title):
+    """A labelled image grid (`viz.refine_grid` without its refine axis label)."""
+    return refine_grid(images, row_labels, col_labels, title=title, xlabel="")
+
+
+def grid_test(ev, plan, shown, key):
+    """4 rows × 3 (sketch, face) pairs, each sketch titled with its id."""
+    pos = [int(p) for p in plan.grid] + [None] * (12 - len(plan.grid))
+    blank = np.full_like(ev.photos[0], 255)
+    images = [sum(([ev.sketches[p], shown[(key, "intact")][p]] if p is not None else [blank, blank]
+                   for p in pos[r * 3:r * 3 + 3]), []) for r in range(4)]
+    fig = grid(images, [""] * 4, ["sketch", key.replace("model ", "face, ")] * 3,
+               f"Held-out test sketches and their faces ({key.replace('model ', '')})")
+    for k, p in enumerate(pos):
+        if p is not None:
+            fig.axes[2 * k].set_title(ev.ids[p][-22:], fontsize=7)
+    return fig
+
+
+def grid_robustness(ev, plan, shown, refines, titles):
+    rob = [int(p) for p in plan.robust_grid if int(p) in shown.get((model_key(refines[0]), "strokes_removed"), {})]
+    removed = dict(zip(ev.sets["strokes_removed"].positions.tolist(), ev.sets["strokes_removed"].sketches))
+    keys = [model_key(r) for r in refines]
+    images = [[ev.sketches[p]] + [shown[(k, "intact")][p] for k in keys]
+              + [removed[p]] + [shown[(k, "strokes_removed")][p] for k in keys] for p in rob]
+    cols = ["sketch, intact"] + [k.replace("model ", "") for k in keys] \
+        + [f"sketch, {titles['strokes_removed']}"] + [k.replace("model ", "") for k in keys]
+    return grid(images, [ev.ids[p][-16:] for p in rob], cols,
+                f"Robustness: intact sketch vs {titles['strokes_removed']}; faces at each refine")
+
+
+def grid_baselines(ev, plan, shown, mean_u8, key):
+    base = [int(p) for p in plan.grid[:: max(1, len(plan.grid) // 6)][:6]]
+    has_nn = ("NN retrieval", "intact") in shown
+    cols = ["sketch", "real photo", "mean face"] + (["NN retrieval"] if has_nn else []) + [key.replace("model", "model,")]
+    images = [[ev.sketches[p], ev.photos[p], mean_u8] + ([shown[("NN retrieval", "intact")][p]] if has_nn else [])
+              + [shown[(key, "intact")][p]] for p in base]
+    return grid(images, [ev.ids[p][-16:] for p in base], cols, "Baselines vs the model")
+
+
+def difference(a, b) -> np.ndarray:
+    """|a − b| averaged over RGB, in /255 units (H×W float)."""
+    return np.abs(a.astype(np.float32) - b.astype(np.float32)).mean(axis=-1)
+
+
+def as_heat_maps(fig, cols: int, heat_columns: dict, canvas: int, vmax: float) -> None:
+    """Recolour the |Δ| panels (column → part) with one colour scale and outline the part's window."""
+    from matplotlib.patches import Rectangle
+
+    for i, ax in enumerate(fig.axes):
+        part = heat_columns.get(i % cols)
+        if part is None:
+            continue
+        ax.images[0].set_cmap("magma")
+        ax.images[0].set_clim(0, vmax)
+        w = windows(canvas)[part]
+        ax.add_patch(Rectangle((w.x - 0.5, w.y - 0.5), w.size, w.size, fill=False, lw=1.2, edgecolor=PART_COLOURS[part]))
+
+
+def heat_figure(rows, row_labels, cols, heat_columns, canvas, title):
+    """A grid whose |Δ| columns share one colour scale (its top shown in the title)."""
+    heats = [rows[r][c] for r in range(len(rows)) for c in heat_columns]
+    vmax = max(1.0, float(np.percentile(np.stack(heats), 99.5)))
+    fig = grid(rows, row_labels, cols, f"{title}\n|Δ| colour scale: black 0 … yellow ≥ {vmax:.0f}/255")
+    as_heat_maps(fig, len(cols), heat_columns, canvas, vmax)
+    return fig
+
+
+def locality_figure(ev, effects, canvas):
+    ex, pairs = effects["locality"]["examples"], effects["pairs"]
+    rows, cols, heat = [], ["face (sketch a)"], {}
+    for part in FIGURE_PARTS:
+        heat[len(cols) + 1] = part
+        cols += [f"{part} from sketch b", f"|Δ| ({part} window)"]
+    for i in range(min(EXAMPLES, len(ex["face"]))):
+        row = [ex["face"][i]]
+        for part in FIGURE_PARTS:
+            row += [ex["swapped"][part][i], difference(ex["swapped"][part][i], ex["face"][i])]
+        rows.append(row)
+    labels = [f"a {ev.ids[a][-10:]}\nb {ev.ids[b][-10:]}" for a, b in zip(pairs["a"], pairs["b"])][:len(rows)]
+    return heat_figure(rows, labels, cols, heat, canvas, "Locality: one part's latent swapped in from another sketch")
+
+
+def refine_figure(ev, effects, canvas):
+    ex, a = effects["refine_response"]["examples"], effects["pairs"]["a"]
+    rows, cols, heat = [], ["sketch"], {}
+    for part in FIGURE_PARTS:
+        heat[len(cols) + 2] = part
+        cols += [f"{part} r=0", f"{part} r=1", f"|Δ| ({part} window)"]
+    for i in range(min(EXAMPLES, len(ex[FIGURE_PARTS[0]][0]))):
+        row = [ev.sketches[a[i]]]
+        for part in FIGURE_PARTS:
+            r0, r1 = ex[part][0][i], ex[part][1][i]
+            row += [r0, r1, difference(r1, r0)]
+        rows.append(row)
+    return heat_figure(rows, [ev.ids[p][-16:] for p in a[:len(rows)]], cols, heat, canvas,
+                       "Refine response: one part from refine 0 to 1, the others at 0.5")
+
+
+def write_figures(out: Path, ev, plan, scorer, mean_u8, refines, key, titles) -> dict:
+    """Every figure into `out`; returns figure name → file name. titles: setting → label."""
+    shown = scorer.shown
+    files = {"grid_test": save(grid_test(ev, plan, shown, key), out / "grid_test.png"),
+             "grid_robustness": save(grid_robustness(ev, plan, shown, refines, titles), out / "grid_robustness.png"),
+             "grid_baselines": save(grid_baselines(ev, plan, shown, mean_u8, key), out / "grid_baselines.png")}
+    if ev.effects is not None:
+        canvas = ev.photos.shape[1]
+        files["locality"] = save(locality_figure(ev, ev.effects, canvas), out / "locality.png")
+        files["refine_response"] = save(refine_figure(ev, ev.effects, canvas), out / "refine_response.png")
+    return files
