@@ -26,6 +26,12 @@ class Config:
     latent:   component latent size (published: 512).
     feature_channels: channels of each feature map and of the fused map (published: 32).
     ngf:      generator base width before `width` is applied (published: 56).
+    generator_down: stride-2 steps of the generator before its residual blocks (published: 4,
+              a 32×32 bottleneck at 512²). At a smaller canvas, 4 steps shrink the bottleneck
+              too (8×8 at 128², one cell ≈ half an eye window) and every output pixel then
+              depends on the whole face; fewer steps keep the published bottleneck size. Each
+              skipped step also halves the bottleneck channels, so the cost stays about equal.
+    generator_blocks: residual blocks at the generator's bottleneck (published: 9).
     k:        neighbours in manifold projection (released code: 15; the paper settles on 10).
     solver:   "exact" (the paper: minimum-norm locally-linear weights with Σw = 1) or
               "released" (the released code's solve: Σw = 1 kept by writing w₀ = 1 − Σ others,
@@ -45,6 +51,8 @@ class Config:
     latent: int = 512
     feature_channels: int = 32
     ngf: int = 56
+    generator_down: int = 4
+    generator_blocks: int = 9
     k: int = 15
     solver: str = "released"
     bn_mode: dict = field(default_factory=lambda: {"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "sample"})
@@ -55,6 +63,10 @@ class Config:
             raise ValueError(f"canvas must be a multiple of 32 and at least 128, got {self.canvas}")
         if self.solver not in ("exact", "released"):
             raise ValueError(f"solver must be 'exact' or 'released', got {self.solver!r}")
+        if not 1 <= self.generator_down <= 5 or self.canvas >> self.generator_down < 4:
+            raise ValueError(f"generator_down must be 1..5 and leave a bottleneck of at least 4×4, got {self.generator_down}")
+        if self.generator_blocks < 0:
+            raise ValueError(f"generator_blocks must be >= 0, got {self.generator_blocks}")
         for stage, mode in self.bn_mode.items():
             if stage not in ("encoder", "sketch_decoder", "feature_decoder") or mode not in ("eval", "sample"):
                 raise ValueError(f"bn_mode: unknown stage/mode {stage!r}: {mode!r}")
@@ -84,15 +96,16 @@ class Config:
 
 PRESETS = {
     "published": Config(),
-    # The kit's own CPU-trainable model: canvas 128, quarter widths, paper-exact projection.
+    # The kit's own CPU-trainable model: canvas 128, quarter widths, paper-exact projection, and
+    # the published generator's 32×32 bottleneck (2 downsamplings at 128² instead of 4).
     "compact128": Config(
         name="compact128", canvas=128, width=0.25, latent=256, feature_channels=32, ngf=56,
-        k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
+        generator_down=2, k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
         bn_momentum=0.1,
     ),
     "compact256": Config(
         name="compact256", canvas=256, width=0.25, latent=256, feature_channels=32, ngf=56,
-        k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
+        generator_down=3, k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
         bn_momentum=0.1,
     ),
 }

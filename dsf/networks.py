@@ -147,10 +147,11 @@ def feature_decoder(cfg: Config, size: int) -> ComponentDecoder:
 
 
 class Generator(nn.Module):
-    """pix2pixHD global generator: fused feature map → RGB in [-1, 1] (paper: Image Synthesis)."""
+    """pix2pixHD global generator: fused feature map → RGB in [-1, 1] (paper: Image Synthesis).
+    `cfg.generator_down` stride-2 steps, `cfg.generator_blocks` residual blocks between them."""
 
-    def __init__(self, cfg: Config, n_down: int = 4, n_blocks: int = 9):
-        ngf = cfg.channels(cfg.ngf)
+    def __init__(self, cfg: Config):
+        ngf, n_down, n_blocks = cfg.channels(cfg.ngf), cfg.generator_down, cfg.generator_blocks
         layers = [nn.ReflectionPad2d(3), nn.Conv(cfg.feature_channels, ngf, 7), nn.InstanceNorm(ngf, affine=True), nn.ReLU()]
         for i in range(n_down):
             a = ngf * 2**i

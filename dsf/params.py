@@ -28,6 +28,8 @@ byte-identical)::
                                      BatchNorm running statistics included, in `dtype`
     banks/<part>.npz                 "vectors" (N×latent, in `dtype`) + "label.<name>" per-row
                                      label arrays (fixed-width unicode or numbers, never objects)
+    training/<name>.npz              optional: what training needs beyond inference, so a fresh
+                                     clone can resume or fine-tune (`discriminator.npz`)
     README.md                        optional model card
     manifest.json                    {"format": "dsf-params", "version": 1,
                                       "files": {relative path: sha256}} of every file above
@@ -59,7 +61,7 @@ from .config import PARTS, RELEASED_PART_KEY, Config, preset
 
 __all__ = [
     "DEFAULT_PARAMS", "FORMAT_VERSION", "JITTOR_TRAILER_SIZE", "MissingParamsError", "ParamsError",
-    "kit_filename", "load_model", "load_released", "released_bank_filenames", "released_filename",
+    "kit_filename", "load_model", "load_released", "load_training_extras", "released_bank_filenames", "released_filename",
     "safe_load_pickle", "save_model", "save_released", "verify_manifest",
 ]
 
@@ -454,13 +456,15 @@ def _label_array(part: str, name: str, values) -> np.ndarray:
 
 
 def save_model(folder, config: Config, networks: dict, banks: dict, model_card: str | None = None,
-               dtype: str = "float16", overwrite: bool = False) -> Path:
+               dtype: str = "float16", overwrite: bool = False, training: dict | None = None) -> Path:
     """Write a model in the kit layout (see the module docstring) and return the folder.
 
     dtype: "float16" (default; halves the size) or "float32", for weights (BatchNorm running
     statistics included) and bank vectors. Loading casts back to float32, so a float16 model
     loads as the float16-rounded originals and saving it again reproduces the same bytes.
     overwrite: replace the kit files of an existing folder (other files are left alone).
+    training: {name: module} written to `training/<name>.npz` in `dtype` (e.g. the
+    discriminator), for resuming or fine-tuning; inference never reads them.
     """
     from .networks import build_networks
 
@@ -478,7 +482,7 @@ def save_model(folder, config: Config, networks: dict, banks: dict, model_card: 
         if not overwrite:
             raise ParamsError(f"save_model: {folder} is not empty (pass overwrite=True to replace a model there)")
         for old in [folder / "manifest.json", folder / "config.json", folder / "README.md",
-                    *folder.glob("weights/*.npz"), *folder.glob("banks/*.npz")]:
+                    *folder.glob("weights/*.npz"), *folder.glob("banks/*.npz"), *folder.glob("training/*.npz")]:
             if old.is_file():
                 old.unlink()
     (folder / "weights").mkdir(parents=True, exist_ok=True)
@@ -504,6 +508,11 @@ def save_model(folder, config: Config, networks: dict, banks: dict, model_card: 
         for name in sorted(bank.labels):
             arrays[f"label.{name}"] = _label_array(part, name, bank.labels[name])
         _write_npz(folder / rel, arrays)
+        written.append(rel)
+    for name, module in (training or {}).items():
+        rel = f"training/{name}.npz"
+        (folder / "training").mkdir(exist_ok=True)
+        _write_npz(folder / rel, {n: _cast(f"{rel}: tensor {n!r}", v.numpy(), dtype) for n, v in module.state_dict().items()})
         written.append(rel)
     if model_card is not None:
         (folder / "README.md").write_bytes(model_card.encode("utf-8"))
@@ -559,7 +568,7 @@ def verify_manifest(folder) -> dict[str, str]:
     for rel, digest in sorted(files.items()):
         if _sha256(folder / rel) != digest:
             raise ParamsError(f"{folder / rel}: sha256 does not match manifest.json (the file was changed or is corrupt)")
-    present = [p.relative_to(folder).as_posix() for sub in ("weights", "banks") if (folder / sub).is_dir()
+    present = [p.relative_to(folder).as_posix() for sub in ("weights", "banks", "training") if (folder / sub).is_dir()
                for p in (folder / sub).rglob("*") if p.is_file()]
     present += [n for n in ("config.json", "README.md") if (folder / n).is_file()]
     extra = sorted(set(present) - set(files))
@@ -624,6 +633,21 @@ def load_kit(folder, config: Config | None = None):
             "model_card": card.read_bytes().decode("utf-8") if "README.md" in files else None,
             "dtype": dtypes.pop() if len(dtypes) == 1 else sorted(dtypes), "config_name": config.name}
     return config, nets, banks, info
+
+
+def load_training_extras(folder) -> dict[str, dict[str, np.ndarray]]:
+    """{name: {tensor: float32 array}} of a kit folder's `training/<name>.npz` files (none for
+    folders saved without them), verified against the manifest first."""
+    folder = Path(folder)
+    extras = {}
+    for rel in sorted(verify_manifest(folder)):
+        if rel.startswith("training/") and rel.endswith(".npz"):
+            arrays = _read_npz(folder / rel)
+            bad = [n for n, a in arrays.items() if a.dtype.kind != "f"]
+            if bad:
+                raise ParamsError(f"{folder / rel}: tensors {bad} are not floating point")
+            extras[rel[len("training/"):-len(".npz")]] = {n: a.astype(np.float32) for n, a in arrays.items()}
+    return extras
 
 
 # ------------------------------------------------------------------------------ entry point

@@ -157,3 +157,41 @@ def test_resume_bank_and_export(tmp_path):
     g = load_stage2(out, CFG)["generator"].state_dict()
     for name, v in nets["generator"].state_dict().items():
         np.testing.assert_allclose(v.numpy(), g[name].numpy(), rtol=2e-3, atol=2e-3)
+
+    # The exported folder carries the discriminator, so a fresh clone can fine-tune from it.
+    from dsf.train.checkpoint import init_from_params
+    from dsf.train.stage2 import build_stage2, load_discriminator
+
+    gmods, disc = build_stage2(CFG)
+    assert init_from_params(tmp_path / "params", {**gmods, "discriminator": disc}) == []
+    trained = load_discriminator(out, CFG).state_dict()
+    for name, v in disc.state_dict().items():
+        np.testing.assert_allclose(v.numpy(), trained[name].numpy(), rtol=2e-3, atol=2e-3)
+    other = build_stage2(CFG.replace(generator_down=3))[0]["generator"]
+    assert init_from_params(tmp_path / "params", {"generator": other}) == ["generator"]  # shaped otherwise: left
+
+
+def test_epoch_rows_balance_evens_out_sources_and_is_reproducible():
+    from dsf.train.checkpoint import epoch_rows
+
+    groups = np.array(["small"] * 10 + ["large"] * 90)
+    plain = epoch_rows(100, (0,), 3)
+    assert sorted(plain) == list(range(100))  # balance 1: a permutation, as before balancing existed
+    np.testing.assert_array_equal(plain, np.random.default_rng([0, 3]).permutation(100))
+    even = epoch_rows(100, (0,), 3, groups, balance=0.0)
+    assert len(even) == 100 and (even < 10).sum() == 50  # each source half of the epoch
+    assert set(even[even < 10]) == set(range(10))  # the small source cycles through all its rows
+    np.testing.assert_array_equal(even, epoch_rows(100, (0,), 3, groups, balance=0.0))
+    assert not np.array_equal(even, epoch_rows(100, (0,), 4, groups, balance=0.0))
+    half = epoch_rows(100, (0,), 3, groups, balance=0.5)
+    assert (half < 10).sum() == 25  # sqrt(10) : sqrt(90) = 1 : 3
+
+
+def test_generator_down_keeps_the_bottleneck_and_is_validated():
+    from dsf.networks import Generator
+
+    out = Generator(CFG)(jt.zeros((1, CFG.feature_channels, 128, 128)))
+    assert out.shape == (1, 3, 128, 128)
+    assert CFG.generator_down == 2 and preset("published").generator_down == 4
+    with pytest.raises(ValueError, match="generator_down"):
+        CFG.replace(generator_down=6)

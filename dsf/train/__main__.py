@@ -62,7 +62,8 @@ def cmd_stage1(args, cfg):
     from .stage1 import train_stage1
 
     meta = train_stage1(args.data, cfg, args.out, epochs=args.epochs or 3, minutes=args.minutes, batch=args.batch or 16,
-                        seed=args.seed, ckpt_every=args.ckpt_every)
+                        seed=args.seed, ckpt_every=args.ckpt_every, init=args.init, balance=args.balance,
+                        max_steps=getattr(args, "max_steps", None))
     _log(f"stage1: step {meta['step']}, epoch {meta['epoch']}, {meta['seconds'] / 60:.1f} min, done={meta['done']}")
     return meta
 
@@ -81,7 +82,8 @@ def cmd_stage2(args, cfg):
     meta = train_stage2(args.data, cfg, args.out, epochs=args.epochs or 100, minutes=args.minutes,
                         until=_until(args.until), batch=args.batch or 8, seed=args.seed, ckpt_every=args.ckpt_every,
                         extend=getattr(args, "extend", False), lambda_fm=args.lambda_fm, lambda_l1=args.lambda_l1,
-                        lr=args.lr, lr_decay_steps=args.lr_decay_steps, max_steps=getattr(args, "max_steps", None))
+                        lr=args.lr, lr_decay_steps=args.lr_decay_steps, max_steps=getattr(args, "max_steps", None),
+                        init=args.init, balance=args.balance)
     _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
          f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
     return meta
@@ -121,7 +123,7 @@ def cmd_export(args, cfg):
 
     from .bank import load_banks
     from .stage1 import load_stage1
-    from .stage2 import load_stage2
+    from .stage2 import load_discriminator, load_stage2
 
     out = Path(args.out)
     nets = build_networks(cfg)
@@ -129,7 +131,8 @@ def cmd_export(args, cfg):
     for k, m in trained.items():
         nets[k].load_state_dict({n: v.numpy() for n, v in m.state_dict().items()})
     banks = load_banks(out / "bank.npz")
-    folder = save_model(args.params, cfg, nets, banks, model_card=model_card(out, cfg), dtype="float16", overwrite=True)
+    folder = save_model(args.params, cfg, nets, banks, model_card=model_card(out, cfg), dtype="float16", overwrite=True,
+                        training={"discriminator": load_discriminator(out, cfg)})
     size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
     _log(f"exported to {folder} ({size / 1e6:.1f} MB)")
     return folder
@@ -189,6 +192,13 @@ def main(argv=None):
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (and every epoch end)")
 
+    def start(sp):
+        sp.add_argument("--init", help="start a new run from this kit parameter folder (e.g. params/compact128): "
+                                       "the networks whose shapes match, the discriminator too when it ships")
+        sp.add_argument("--balance", type=float,
+                        help="per-epoch share of each data source ∝ size^BALANCE (0: equal, 1: natural; "
+                             "fixed when a run starts; default 1)")
+
     def loss_weights(sp):
         from .stage2 import LAMBDA_FM, LAMBDA_L1, LR
 
@@ -204,9 +214,10 @@ def main(argv=None):
         sp.add_argument("--epochs", type=int)
         sp.add_argument("--minutes", type=float, help="training-time budget (summed over restarts)")
         sp.add_argument("--batch", type=int)
+        start(sp)
+        sp.add_argument("--max-steps", type=int, help="stop after N steps of this run (with a checkpoint)")
         if name == "stage2":
             sp.add_argument("--until", help="stop at this UTC wall-clock time, HH:MM")
-            sp.add_argument("--max-steps", type=int, help="stop after N steps of this run (with a checkpoint)")
             sp.add_argument("--extend", action="store_true",
                             help="train on past a finished stage 2 (with a new --until / --minutes / --epochs)")
             loss_weights(sp)
@@ -224,6 +235,7 @@ def main(argv=None):
     sp.add_argument("--stage2-until", help="UTC HH:MM")
     sp.add_argument("--stage2-batch", type=int, default=8)
     sp.add_argument("--stage2-extend", action="store_true", help="train on past a finished stage 2 (see stage2 --extend)")
+    start(sp)
     loss_weights(sp)
     sp.add_argument("--params", help="export here at the end (fp16)")
     args = p.parse_args(argv)

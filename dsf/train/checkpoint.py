@@ -26,13 +26,31 @@ def _module_arrays(prefix: str, module) -> dict:
     return out
 
 
+def epoch_rows(n: int, seed_key: tuple, epoch: int, groups=None, balance: float = 1.0) -> np.ndarray:
+    """The `n` rows of one epoch in training order, fixed by (*seed_key, epoch).
+
+    With `groups` (one label per row, e.g. the data source) and `balance` < 1, each group gets
+    a share of the epoch ∝ (its size)^balance instead of its size: 0 draws every group equally
+    often, 1 is a plain permutation. A group's rows are cycled (or cut) to fill its share, so
+    small groups repeat within an epoch rather than being drowned by a large one."""
+    rng = np.random.default_rng([*seed_key, epoch])
+    if groups is None or balance == 1.0:
+        return rng.permutation(n)
+    _, group, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    share = counts.astype(float) ** balance
+    quota = np.floor(share / share.sum() * n).astype(int)
+    quota[np.argmax(quota)] += n - quota.sum()
+    rows = [np.resize(rng.permutation(np.flatnonzero(group == g)), q) for g, q in enumerate(quota)]
+    return rng.permutation(np.concatenate(rows))
+
+
 def run_epochs(meta: dict, train_batch, *, n: int, batch: int, epochs: int, seed_key: tuple, save, sample,
-               ckpt_every: int, sample_every: int) -> None:
+               ckpt_every: int, sample_every: int, groups=None, balance: float = 1.0) -> None:
     """The epoch loop both stages share, from `meta`'s (epoch, pos) on.
 
-    Each epoch is one fixed permutation of the `n` rows seeded by (*seed_key, epoch), cut into
-    `n // batch` sorted batches, so a resumed run trains on exactly the batches an uninterrupted
-    one would. Per batch: `meta` step / pos advance, then `train_batch(indices)` trains, logs,
+    Each epoch is one fixed order of the `n` rows (`epoch_rows`, seeded by (*seed_key, epoch)),
+    cut into `n // batch` sorted batches, so a resumed run trains on exactly the batches an
+    uninterrupted one would. Per batch: `meta` step / pos advance, then `train_batch(indices)` trains, logs,
     and returns True to stop the run after this step. Every `ckpt_every` steps and at each
     epoch end `save()` writes a checkpoint; every `sample_every` steps and at each epoch end
     `sample(name)` draws a sample grid.
@@ -42,7 +60,7 @@ def run_epochs(meta: dict, train_batch, *, n: int, batch: int, epochs: int, seed
     per_epoch = n // batch
     stop = False
     while meta["epoch"] < epochs and not stop:
-        perm = np.random.default_rng([*seed_key, meta["epoch"]]).permutation(n)
+        perm = epoch_rows(n, seed_key, meta["epoch"], groups, balance)
         while meta["pos"] < per_epoch and not stop:
             idx = np.sort(perm[meta["pos"] * batch:(meta["pos"] + 1) * batch])
             meta["step"] += 1
@@ -104,6 +122,26 @@ def load_checkpoint(path, modules: dict, optimizers: dict) -> dict:
                     if a is not None:
                         v.update(jt.array(a).stop_grad())
     return json.loads(str(data["meta"]))
+
+
+def init_from_params(folder, modules: dict) -> list[str]:
+    """Copy the weights of a kit parameter folder into `modules` wherever the network exists
+    there with the same tensor names and shapes — how a new run starts from (or fine-tunes) a
+    shipped model; the discriminator comes from the folder's training extras when it carries
+    them. Returns the keys of `modules` left as they were (absent there, or shaped otherwise)."""
+    from ..params import load_model, load_training_extras
+
+    _, networks, _, _ = load_model(folder)
+    source = {key: {n: v.numpy() for n, v in m.state_dict().items()} for key, m in networks.items()}
+    source.update(load_training_extras(folder))
+    left = []
+    for key, module in modules.items():
+        own, theirs = module.state_dict(), source.get(key)
+        if theirs is None or set(theirs) != set(own) or any(theirs[n].shape != tuple(own[n].shape) for n in own):
+            left.append(key)
+            continue
+        module.load_state_dict({n: a.astype(np.float32) for n, a in theirs.items()})
+    return left
 
 
 def read_meta(path) -> dict | None:

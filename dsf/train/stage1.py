@@ -140,14 +140,17 @@ def _grid(mods, cfg, sketches):
 def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | None = None,
                  batch: int = 16, seed: int = 0, ckpt_every: int = 200, sample_every: int = 500,
                  max_steps: int | None = None, pack: dict | None = None, val: dict | None = None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, init=None, balance: float | None = None) -> dict:
     """Train (or resume) stage 1 into `<out>/stage1/`. Stops after `epochs` epochs, or when
     `minutes` of training (summed over restarts) are spent, or after `max_steps` steps, always
-    at a step boundary with a checkpoint. Returns the final meta."""
+    at a step boundary with a checkpoint. A new run starts from the auto-encoders of the kit
+    parameter folder `init` when given. `balance` < 1 evens out the data sources within each
+    epoch (see `checkpoint.epoch_rows`; fixed when the run starts). Returns the final meta."""
     from .._jittor import jt
     from tqdm import tqdm
 
-    from .checkpoint import LossLog, load_checkpoint, rng_from_state, rng_state, run_epochs, save_checkpoint, save_grid
+    from .checkpoint import (LossLog, init_from_params, load_checkpoint, rng_from_state, rng_state, run_epochs,
+                             save_checkpoint, save_grid)
 
     out = Path(out)
     sdir = out / "stage1"
@@ -168,8 +171,13 @@ def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | 
     params = [p for m in mods.values() for p in m.parameters()]
     opt = jt.optim.Adam(params, LR, betas=BETAS)
     meta = {"stage": "stage1", "step": 0, "epoch": 0, "pos": 0, "seconds": 0.0, "done": False,
-            "seed": seed, "batch": batch, "config": json.loads(cfg.to_json()), "rng": None}
+            "seed": seed, "batch": batch, "config": json.loads(cfg.to_json()), "rng": None,
+            "balance": 1.0 if balance is None else float(balance), "init": str(init) if init else None}
     log = LossLog(sdir / "losses.jsonl")
+    if init and not ckpt.exists():
+        left = init_from_params(init, mods)
+        if progress:
+            print(f"[stage1] initialised from {init}" + (f"; not there: {', '.join(left)}" if left else ""), flush=True)
     if ckpt.exists():
         meta = load_checkpoint(ckpt, mods, {"adam": opt})
         log.truncate_after(meta["step"])
@@ -215,7 +223,7 @@ def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | 
         return bool((budget and meta["seconds"] >= budget) or (max_steps and steps_this_run >= max_steps))
 
     run_epochs(meta, train_batch, n=n, batch=batch, epochs=epochs, seed_key=(seed,), save=save, sample=sample,
-               ckpt_every=ckpt_every, sample_every=sample_every)
+               ckpt_every=ckpt_every, sample_every=sample_every, groups=pack["source"], balance=meta.get("balance", 1.0))
     bar.close()
     finished = meta["epoch"] >= epochs or bool(budget and meta["seconds"] >= budget)
     save(done=finished)

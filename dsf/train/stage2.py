@@ -121,7 +121,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                  sample_every: int = 250, max_steps: int | None = None, pack: dict | None = None,
                  val: dict | None = None, progress: bool = True, extend: bool = False,
                  lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lr: float = LR,
-                 lr_decay_steps: int = 0) -> dict:
+                 lr_decay_steps: int = 0, init=None, balance: float | None = None) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
@@ -129,12 +129,16 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     then it trains on under the new `epochs` / `minutes` / `until`. Loss weights apply from the
     current step on; a change starts a new entry in `meta["loss_phases"]`. With `lr_decay_steps`,
     the learning rate falls linearly from `lr` to 0 over that many steps from the phase's start,
-    and the run finishes there. Returns the final meta."""
+    and the run finishes there. A new run starts from the feature decoders, generator and
+    discriminator of the kit parameter folder `init` where their shapes match (fine-tuning a
+    shipped model). `balance` < 1 evens out the data sources within each epoch (see
+    `checkpoint.epoch_rows`; fixed when the run starts). Returns the final meta."""
     from .._jittor import jt
     from tqdm import tqdm
 
     from .bank import encode_all, load_bank_arrays
-    from .checkpoint import LossLog, load_checkpoint, rng_from_state, rng_state, run_epochs, save_checkpoint, save_grid
+    from .checkpoint import (LossLog, init_from_params, load_checkpoint, rng_from_state, rng_state, run_epochs,
+                             save_checkpoint, save_grid)
     from .stage1 import load_split, load_stage1, sample_rows
 
     out = Path(out)
@@ -167,8 +171,14 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     optims = {"adam_g": opt_g, "adam_d": opt_d}
     meta = {"stage": "stage2", "step": 0, "epoch": 0, "pos": 0, "seconds": 0.0, "done": False,
             "seed": seed, "batch": batch, "config": json.loads(cfg.to_json()), "rng": None,
-            "train_faces": n}
+            "train_faces": n, "balance": 1.0 if balance is None else float(balance),
+            "init": str(init) if init else None}
     log = LossLog(sdir / "losses.jsonl")
+    if init and not ckpt.exists():
+        left = init_from_params(init, modules)
+        if progress:
+            print(f"[stage2] initialised from {init}" + (f"; not there or shaped otherwise: {', '.join(left)}"
+                                                         if left else ""), flush=True)
     if ckpt.exists():
         meta = load_checkpoint(ckpt, modules, optims)
         log.truncate_after(meta["step"])
@@ -243,12 +253,22 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
 
     if not (deadline and time.time() >= deadline) and not decayed():
         run_epochs(meta, train_batch, n=n, batch=batch, epochs=epochs, seed_key=(seed, 2), save=save, sample=sample,
-                   ckpt_every=ckpt_every, sample_every=sample_every)
+                   ckpt_every=ckpt_every, sample_every=sample_every, groups=pack["source"],
+                   balance=meta.get("balance", 1.0))
     bar.close()
     finished = meta["epoch"] >= epochs or decayed() or bool(deadline and time.time() + (step_time or 0) >= deadline)
     save(done=finished)
     sample("final.png" if finished else f"step{meta['step']:06d}.png")
     return meta
+
+
+def load_discriminator(out, cfg: Config):
+    """The trained discriminator of run `out` (exported with the parameters for fine-tuning)."""
+    from .checkpoint import load_checkpoint
+
+    gmods, disc = build_stage2(cfg)
+    load_checkpoint(Path(out) / "stage2" / "checkpoint.npz", {"discriminator": disc}, {})
+    return disc
 
 
 def load_stage2(out, cfg: Config) -> dict:
