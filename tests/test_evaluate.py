@@ -181,7 +181,7 @@ def test_evaluate_end_to_end(packs_and_pipeline, tmp_path):
                    params="tiny", data="memory", progress=False)
     out = tmp_path / "eval"
     for name in ("report.md", "report.json", "grid_test.png", "grid_robustness.png", "grid_baselines.png",
-                 "per_image.npz"):
+                 "locality.png", "refine_response.png", "per_image.npz"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     saved = json.loads((out / "report.json").read_text())
     assert saved["rows"] == rep["rows"]
@@ -213,6 +213,17 @@ def test_evaluate_end_to_end(packs_and_pipeline, tmp_path):
         assert list(z["ids"]) == list(test["ids"])
     md = (out / "report.md").read_text()
     assert "| model r=0.5 | intact |" in md and "NN retrieval" in md and "grid_test.png" in md
+    # the effect measurements, per part, and identity per row
+    for section in ("locality", "refine_response", "reconstruction"):
+        assert set(saved[section]) == set(PARTS), section
+    assert saved["effect_pairs"] == 4 and saved["locality"]["mouth"]["n"] == 4
+    assert saved["ink_removed"]["p90"] <= 0.3 + 1e-9  # ink-capped removal (the default)
+    for r in saved["rows"]:
+        assert 0.0 <= r["identity"]["top1"] <= r["identity"]["top5"] <= 1.0
+    mean_face = row[("mean face", "intact")]["identity"]
+    assert mean_face["top1"] == pytest.approx(saved["identity_chance"]["top1"])  # one image for all: chance
+    assert isinstance(saved["checks"]["removed_r=1_beats_r=0_l1_by_2se"], bool)
+    assert "## Locality" in md and "## Identity" in md and "## Stage-1 reconstruction" in md
 
 
 def test_nn_retrieval_matches_by_id(packs_and_pipeline):
@@ -230,20 +241,22 @@ def test_nn_retrieval_matches_by_id(packs_and_pipeline):
 
 def test_evaluate_without_detector_and_limit(packs_and_pipeline):
     pipe, test, train = packs_and_pipeline
-    rep = evaluate(pipe, test, train, None, limit=3, robust_limit=2, detector=None, refines=(0.5,), progress=False)
+    rep = evaluate(pipe, test, train, None, limit=3, robust_limit=2, detector=None, refines=(0.5,), progress=False,
+                   removal="strokes", effects=False)
     assert rep["n"] == 3 and rep["n_robust"] == 2 and rep["face_rate_real_photos"] is None
     assert all(r["face_rate"] is None for r in rep["rows"])
     assert rep["checks"]["face_rate_at_least_0.9"] is None
     assert {r["method"] for r in rep["rows"]} == {"mean face", "NN retrieval", "model r=0.5"}
     assert [r["n"] for r in rep["rows"] if r["setting"] == "strokes_removed"] == [2, 2, 2]
     assert rep["robustness"]["model r=0.5"]["n"] == 2
+    assert rep["removal"] == "strokes" and "locality" not in rep
 
 
 def test_evaluate_rejects_mismatched_packs(packs_and_pipeline):
     pipe, test, train = packs_and_pipeline
     bad = dict(test, photos=test["photos"][:, :64, :64])
     with pytest.raises(ValueError, match="canvas"):
-        evaluate(pipe, bad, train, None, detector=None, progress=False)
+        evaluate(pipe, bad, train, None, detector=None, progress=False, effects=False)
     foreign = dict(train, ids=np.array([f"other{i}" for i in range(len(train["ids"]))]))
     with pytest.raises(ValueError, match="bank ids"):
         evaluate(pipe, test, foreign, None, detector=None, progress=False)
@@ -255,7 +268,7 @@ def test_time_budget_can_cut_the_intact_part(packs_and_pipeline):
     pipe, test, train = packs_and_pipeline
     test16 = {k: np.concatenate([v] * 4) for k, v in test.items()}
     test16["ids"] = np.array([f"test{i}" for i in range(16)])
-    rep = evaluate(pipe, test16, train, None, batch=4, max_minutes=0.0, refines=(0.5,), progress=False,
+    rep = evaluate(pipe, test16, train, None, batch=4, max_minutes=0.0, refines=(0.5,), progress=False, effects=False,
                    detector=lambda rgb: object() if rgb.mean() > 100 else None)
     assert rep["n_planned"] == 16 and rep["n"] == 12
     assert rep["n_robust"] == 4 and rep["n_robust_planned"] == 16
@@ -270,7 +283,7 @@ def test_threaded_synthesis_leaves_gradients_switched_on(packs_and_pipeline, tmp
     import jittor as jt
 
     pipe, test, train = packs_and_pipeline
-    evaluate(pipe, test, train, tmp_path, threads=2, detector=None)
+    evaluate(pipe, test, train, tmp_path, threads=2, detector=None, effects=False)
     assert not jt.flags.no_grad  # later training in the same process must still get gradients
 
 
@@ -288,7 +301,8 @@ def test_every_score_belongs_to_its_own_sketch(packs_and_pipeline, tmp_path):
     test = {"sketches": np.stack([_sketch(rng) for _ in range(n)]),
             "photos": rng.integers(0, 256, (n, 128, 128, 3), dtype=np.uint8),
             "ids": np.array([f"t{i}" for i in range(n)])}
-    evaluate(pipe, test, train, tmp_path, batch=4, detector=None, refines=(0.0,), robust_limit=1, progress=False)
+    evaluate(pipe, test, train, tmp_path, batch=4, detector=None, refines=(0.0,), robust_limit=1, progress=False,
+             effects=False)
     with np.load(tmp_path / "per_image.npz") as z:
         order, model_l1, nn_l1 = z["positions/intact"], z["l1/model r=0/intact"], z["l1/NN retrieval/intact"]
     assert sorted(order) == list(range(n)) and list(order) != list(range(n))  # really shuffled

@@ -32,7 +32,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-faces", action="store_true", help="skip the face detector (face rate not measured)")
     ap.add_argument("--effect-pairs", type=int, default=200,
                     help="sketch pairs for locality and sketches for refine response (default 200)")
-    ap.add_argument("--no-effects", action="store_true", help="skip locality, refine response and stage-1 reconstruction")
+    ap.add_argument("--no-effects", action="store_true",
+                    help="skip locality, refine response and stage-1 reconstruction")
     ap.add_argument("--curves", nargs="*", default=(), help="training-curve images to link in the report")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap

@@ -207,7 +207,8 @@ def fill_reference_faces(scorer: Scorer, ev: Evaluated, found: dict) -> None:
         ev.faces["real"] = found["real"]
         for s, sset in ev.sets.items():
             if sset.nn is not None:
-                scorer.per_image[("NN retrieval", s)]["face"][:] = found["nn"][np.searchsorted(found["nn_rows"], sset.nn)]
+                once = found["nn"][np.searchsorted(found["nn_rows"], sset.nn)]
+                scorer.per_image[("NN retrieval", s)]["face"][:] = once
     scorer.per_image[("mean face", "strokes_removed")] = {
         k: None if v is None else v[rows] for k, v in scorer.per_image[("mean face", "intact")].items()}
 

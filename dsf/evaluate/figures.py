@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..components import windows
-from ..viz import PART_COLOURS, refine_grid, save_figure
+from ..viz import PART_COLOURS, image_grid, save_figure
 from .effects import EXAMPLES
 from .scoring import model_key
 
@@ -23,36 +23,28 @@ FIGURE_PARTS = ("mouth", "eye1")
 
 
 def save(fig, path: Path) -> str:
-    """Save (palette PNG when large), close, and return the file name."""
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    if path.stat().st_size > MAX_PNG_BYTES:
-        with Image.open(path) as im:
-            pal = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-        pal.save(path, optimize=True)
-    return path.name
+    """Save (a palette PNG when large), close, and return the file name."""
+    return save_figure(fig, path, dpi=110, close=True, max_bytes=MAX_PNG_BYTES).name
 
 
 def grid(images, row_labels, col_labels, title):
-    """A labelled image grid (`viz.refine_grid` without its refine axis label)."""
-    return refine_grid(images, row_labels, col_labels, title=title, xlabel="")
+    """Rows of images with column titles on the first row and row labels on the left."""
+    titles = [list(col_labels)] + [[None] * len(col_labels)] * (len(images) - 1)
+    return image_grid(images, title, titles, row_labels)
 
 
 def grid_test(ev, plan, shown, key):
-    """4 rows × 3 (sketch, face) pairs, each sketch titled with its id."""
-    pos = [int(p) for p in plan.grid] + [None] * (12 - len(plan.grid))
-    blank = np.full_like(ev.photos[0], 255)
-    images = [sum(([ev.sketches[p], shown[(key, "intact")][p]] if p is not None else [blank, blank]
-                   for p in pos[r * 3:r * 3 + 3]), []) for r in range(4)]
-    fig = grid(images, [""] * 4, ["sketch", key.replace("model ", "face, ")] * 3,
-               f"Held-out test sketches and their faces ({key.replace('model ', '')})")
-    for k, p in enumerate(pos):
-        if p is not None:
-            fig.axes[2 * k].set_title(ev.ids[p][-22:], fontsize=7)
-    return fig
+    """4 rows of 3 (sketch, face) pairs, each sketch titled with its id."""
+    pos = [int(p) for p in plan.grid]
+    face = key.replace("model ", "face, ")
+    images = [[None] * 6 for _ in range(4)]
+    titles = [[None] * 6 for _ in range(4)]
+    for k, p in enumerate(pos[:12]):
+        r, c = divmod(2 * k, 6)
+        images[r][c:c + 2] = [ev.sketches[p], shown[(key, "intact")][p]]
+        titles[r][c:c + 2] = [ev.ids[p][-22:], face]
+    return image_grid(images, f"Held-out test sketches and their faces ({key.replace('model ', '')})", titles,
+                      fontsize=7)
 
 
 def grid_robustness(ev, plan, shown, refines, titles):
@@ -70,7 +62,8 @@ def grid_robustness(ev, plan, shown, refines, titles):
 def grid_baselines(ev, plan, shown, mean_u8, key):
     base = [int(p) for p in plan.grid[:: max(1, len(plan.grid) // 6)][:6]]
     has_nn = ("NN retrieval", "intact") in shown
-    cols = ["sketch", "real photo", "mean face"] + (["NN retrieval"] if has_nn else []) + [key.replace("model", "model,")]
+    cols = ["sketch", "real photo", "mean face"] + (["NN retrieval"] if has_nn else []) \
+        + [key.replace("model", "model,")]
     images = [[ev.sketches[p], ev.photos[p], mean_u8] + ([shown[("NN retrieval", "intact")][p]] if has_nn else [])
               + [shown[(key, "intact")][p]] for p in base]
     return grid(images, [ev.ids[p][-16:] for p in base], cols, "Baselines vs the model")
@@ -92,7 +85,8 @@ def as_heat_maps(fig, cols: int, heat_columns: dict, canvas: int, vmax: float) -
         ax.images[0].set_cmap("magma")
         ax.images[0].set_clim(0, vmax)
         w = windows(canvas)[part]
-        ax.add_patch(Rectangle((w.x - 0.5, w.y - 0.5), w.size, w.size, fill=False, lw=1.2, edgecolor=PART_COLOURS[part]))
+        ax.add_patch(Rectangle((w.x - 0.5, w.y - 0.5), w.size, w.size, fill=False, lw=1.2,
+                               edgecolor=PART_COLOURS[part]))
 
 
 def heat_figure(rows, row_labels, cols, heat_columns, canvas, title):

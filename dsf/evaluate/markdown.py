@@ -59,7 +59,8 @@ def header(rep: dict) -> list:
         f"σ = {ssim['sigma']}, K1 = {ssim['k1']}, K2 = {ssim['k2']}, per RGB channel and averaged, valid positions "
         f"(higher is better). Values: mean ± standard error over images.",
         f"- face rate: {rep['metrics']['face_rate']['detector']}, images upscaled to "
-        f"{rep['metrics']['face_rate']['input_size']}²; on the real test photos: {_rate(rep['face_rate_real_photos'])}",
+        f"{rep['metrics']['face_rate']['input_size']}²; on the real test photos: "
+        f"{_rate(rep['face_rate_real_photos'])}",
         f"- NN retrieval: {rep['nn_retrieval']}",
         removal_line(rep, budget), "",
     ]
@@ -102,7 +103,8 @@ def identity(rep: dict) -> list:
     lines = ["", f"## Identity: is the true photo the most similar of the {gallery} test photos?", "",
              f"Similarity: {rep['metrics']['identity']}.", "",
              "| method | sketch | top-1 ↑ | top-5 ↑ | median rank ↓ | n |", "|---|---|---|---|---|---|",
-             f"| chance | — | {100 * chance['top1']:.2f} % | {100 * chance['top5']:.2f} % | {(gallery + 1) / 2:.0f} | — |"]
+             f"| chance | — | {100 * chance['top1']:.2f} % | {100 * chance['top5']:.2f} % | "
+             f"{(gallery + 1) / 2:.0f} | — |"]
     for r in rep["rows"]:
         i = r["identity"]
         lines.append(f"| {r['method']} | {titles[r['setting']]} | {100 * i['top1']:.2f} % | {100 * i['top5']:.2f} % "

@@ -172,7 +172,8 @@ def identity_signature(images, side: int = SIGNATURE_SIDE) -> np.ndarray:
     small = grey.reshape(b, side, h // side, side, w // side).mean(axis=(2, 4)).reshape(b, -1)
     small -= small.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(small, axis=1, keepdims=True)
-    return (small / np.where(norm > 0, norm, 1.0)).astype(np.float32)
+    flat = norm < 1e-9  # rounding residue of a flat image, not structure
+    return np.divide(small, norm, out=np.zeros_like(small), where=~flat).astype(np.float32)
 
 
 def identity_ranks(queries: np.ndarray, gallery: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -90,8 +90,7 @@ def baseline_checks(scorer, table, refines) -> dict:
 def robustness(scorer, ev, refines) -> dict:
     """Per method: intact vs incomplete, paired over the same sketches."""
     rows, out = paired_rows(ev.sets), {}
-    keys = [model_key(r) for r in refines] + (["NN retrieval"] if ("NN retrieval", "intact") in scorer.per_image else [])
-    for key in keys:
+    for key in methods(scorer, refines)[1:]:  # the mean face is the same image either way
         a, b = scorer.per_image[(key, "intact")], scorer.per_image[(key, "strokes_removed")]
         dl1, dssim = paired_difference(a["l1"][rows], b["l1"]), paired_difference(a["ssim"][rows], b["ssim"])
         out[key] = {"n": len(rows), "l1_intact": float(a["l1"][rows].mean()), "l1_removed": float(b["l1"].mean()),
@@ -127,37 +126,59 @@ def effect_summary(effects: dict | None) -> dict:
             "reconstruction": effects["reconstruction"], "effect_pairs": len(effects["pairs"]["a"])}
 
 
+def nn_note(ev, nn_lookup) -> str:
+    """How NN retrieval was done, why it was not, or a warning about leaked test ids."""
+    _, ids, unavailable = nn_lookup
+    if unavailable:
+        return unavailable
+    leaked = set(ev.ids) & set(ids)
+    if leaked:
+        return f"warning: {len(leaked)} test ids are also bank rows (leak)"
+    return "nearest training face by concatenated 5-part sketch latents (bank rows), photo matched by id"
+
+
+def run_fields(pipe, ev, plan, opts, n_train_photos) -> dict:
+    """What was evaluated, with what, on how many sketches."""
+    label = lambda x: None if x is None else str(x)  # noqa: E731
+    return {
+        "params": label(opts.params), "data": label(opts.data), "split": opts.split,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "model": pipe.config.name, "canvas": pipe.config.canvas, "k": pipe.config.k, "solver": pipe.config.solver,
+        "bank_size": len(pipe.banks[PARTS[0]]), "n": len(ev.sets["intact"].positions), "n_available": ev.n_available,
+        "n_train_photos": n_train_photos, "limit": opts.limit, "robust_limit": opts.robust_limit,
+        "n_robust": len(ev.sets["strokes_removed"].positions), "n_planned": plan.planned["intact"],
+        "n_robust_planned": plan.planned["strokes_removed"], "max_minutes": opts.max_minutes,
+        "refines": list(opts.refines), "drop_fraction": opts.drop_fraction, "removal": opts.removal, "seed": opts.seed,
+    }
+
+
+def metric_definitions(detector_note: str, detector_size: int) -> dict:
+    ssim = {"window": SSIM_WINDOW, "sigma": SSIM_SIGMA, "k1": SSIM_K1, "k2": SSIM_K2, "data_range": 1.0,
+            "channels": "per RGB channel, averaged", "positions": "valid (no padding)",
+            "precision": "float32 (within 1e-5 of float64)"}
+    return {**DEFINITIONS, "ssim": ssim, "face_rate": {"detector": detector_note, "input_size": detector_size}}
+
+
 def build_report(pipe, ev, plan, scorer, opts, timings, n_train_photos, detector_note, nn_lookup) -> dict:
     """Everything measured, as one JSON-ready dict."""
     rows = score_rows(scorer, ev, opts.refines)
     table = {(r["method"], r["setting"]): r for r in rows}
     rob = robustness(scorer, ev, opts.refines)
-    removed = ev.sets["strokes_removed"]
-    n = len(ev.sets["intact"].positions)
-    ids = nn_lookup[1]
-    overlap = set(ev.ids) & set(ids) if ids is not None else set()
+    removed, intact = ev.sets["strokes_removed"], ev.sets["intact"]
+    n = len(intact.positions)
     return {
-        "params": None if opts.params is None else str(opts.params), "data": None if opts.data is None else str(opts.data),
-        "split": opts.split, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "model": pipe.config.name, "canvas": pipe.config.canvas, "k": pipe.config.k, "solver": pipe.config.solver,
-        "bank_size": len(pipe.banks[PARTS[0]]), "n": n, "n_available": ev.n_available, "n_train_photos": n_train_photos,
-        "limit": opts.limit, "robust_limit": opts.robust_limit, "n_robust": len(removed.positions),
-        "n_planned": plan.planned["intact"], "n_robust_planned": plan.planned["strokes_removed"],
-        "max_minutes": opts.max_minutes, "refines": list(opts.refines), "drop_fraction": opts.drop_fraction,
-        "removal": opts.removal, "seed": opts.seed,
+        **run_fields(pipe, ev, plan, opts, n_train_photos),
         "ink_removed": removal_summary(ink_removed(ev.sketches[removed.positions], removed.sketches)),
-        "metrics": {**DEFINITIONS, "ssim": {"window": SSIM_WINDOW, "sigma": SSIM_SIGMA, "k1": SSIM_K1, "k2": SSIM_K2,
-                                            "data_range": 1.0, "channels": "per RGB channel, averaged",
-                                            "positions": "valid (no padding)",
-                                            "precision": "float32 (within 1e-5 of float64)"},
-                    "face_rate": {"detector": detector_note, "input_size": opts.detector_size}},
-        "face_rate_real_photos": None if "real" not in ev.faces else float(ev.faces["real"][ev.sets["intact"].positions].mean()),
-        "nn_retrieval": nn_lookup[2] or (f"warning: {len(overlap)} test ids are also bank rows (leak)" if overlap else
-                                         "nearest training face by concatenated 5-part sketch latents (bank rows), photo matched by id"),
-        "rows": rows, "checks": {**baseline_checks(scorer, table, opts.refines), **refine_checks(scorer, rob, opts.refines)},
-        "robustness": rob, "identity_chance": {"top1": 1 / n, "top5": min(5, n) / n},
+        "metrics": metric_definitions(detector_note, opts.detector_size),
+        "face_rate_real_photos": float(ev.faces["real"][intact.positions].mean()) if "real" in ev.faces else None,
+        "nn_retrieval": nn_note(ev, nn_lookup),
+        "rows": rows,
+        "checks": {**baseline_checks(scorer, table, opts.refines), **refine_checks(scorer, rob, opts.refines)},
+        "robustness": rob,
+        "identity_chance": {"top1": 1 / n, "top5": min(5, n) / n},
         **effect_summary(ev.effects),
-        "timings_s": {k: round(v, 2) for k, v in timings.items()}, "files": {},
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "files": {},
     }
 
 
