@@ -1,4 +1,4 @@
-"""Component Embedding (paper §3.1): one auto-encoder per component.
+"""Component Embedding (paper Fig. 2, step 1): one auto-encoder per component.
 
 The encoder maps a component crop to a latent vector; the sketch decoder maps a latent back
 to a sketch of the crop's size. Only the encoders are needed to make a face; the sketch

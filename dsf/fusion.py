@@ -1,5 +1,5 @@
-"""Feature Mapping (paper §3.2): decode each component's latent into a feature map and fuse
-the five maps into one canvas-sized map.
+"""Feature Mapping (paper Fig. 2, step 3): decode each component's latent into a feature map
+and fuse the five maps into one canvas-sized map.
 
 Fusion starts from the remainder's map and pastes, later over earlier, mouth, nose (only its
 top rows, so the mouth shows), eye1, eye2 — the published order and trim.

@@ -1,5 +1,5 @@
-"""Image Synthesis (paper §3.3): the pix2pixHD global generator turns the fused feature map
-into a photo."""
+"""Image Synthesis (paper Fig. 2, step 4): the pix2pixHD global generator turns the fused
+feature map into a photo."""
 from __future__ import annotations
 
 import numpy as np

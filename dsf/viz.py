@@ -12,10 +12,14 @@ Stage figures: `show_windows`, `show_parts`, `show_latents`, `show_neighbours`, 
 `show_feature_maps`, `stage_strip`, `timings_bar`. General figures, also used by training and
 evaluation (the kit's one plotting path): `image_grid`, `refine_grid`, `image_row`,
 `loss_curves`, `loss_log_figure`, `tile_images` (pixel-exact sample grids), `save_figure`.
-Helpers: `feature_pca_rgb`, `pca_basis`.
+Helpers: `feature_pca_rgb`, `pca_basis`, and `show_source` (a stage function's code, beside its
+figure).
 """
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -35,7 +39,7 @@ PART_LABELS = {"eye1": "left eye (eye1)", "eye2": "right eye (eye2)", "nose": "n
 
 __all__ = ["PART_COLOURS", "show_windows", "show_parts", "show_latents", "show_neighbours", "feature_pca_rgb",
            "show_feature_maps", "stage_strip", "image_grid", "refine_grid", "tile_images", "image_row",
-           "timings_bar", "bank_pca", "pca_basis", "loss_curves", "loss_log_figure", "save_figure"]
+           "timings_bar", "bank_pca", "pca_basis", "loss_curves", "loss_log_figure", "save_figure", "show_source"]
 
 
 # --------------------------------------------------------------------------------- basics
@@ -78,6 +82,35 @@ def save_figure(fig, path, dpi: int = 100, close: bool = False, max_bytes: int |
             palette = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
         palette.save(path, optimize=True)
     return path
+
+
+def show_source(*functions, docstring: bool = False):
+    """The code of kit functions or methods as highlighted Python for a notebook, read from
+    the package itself (never a copy), each headed by its file and line numbers.
+    docstring=False leaves the docstrings out, so the cell shows just the lines that compute."""
+    from IPython.display import Code
+
+    return Code("\n".join(_source_with_origin(f, docstring) for f in functions), language="python")
+
+
+def _source_with_origin(function, docstring: bool) -> str:
+    lines, first = inspect.getsourcelines(function)
+    source = textwrap.dedent("".join(lines))
+    if not docstring:
+        source = _without_docstring(source)
+    path = Path(inspect.getsourcefile(function)).resolve()
+    package_root = Path(__file__).resolve().parent.parent
+    where = path.relative_to(package_root) if path.is_relative_to(package_root) else path.name
+    return f"# {where}, lines {first}–{first + len(lines) - 1}\n{source}"
+
+
+def _without_docstring(source: str) -> str:
+    definition = ast.parse(source).body[0]
+    first = definition.body[0]
+    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)):
+        return source
+    lines = source.splitlines(keepends=True)
+    return "".join(lines[:first.lineno - 1] + lines[first.end_lineno:])
 
 
 # ---------------------------------------------------------------- component embedding

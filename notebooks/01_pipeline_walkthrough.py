@@ -29,7 +29,9 @@
 # 4. **Image synthesis** — a pix2pixHD-style generator turns the fused map into a photo.
 #
 # Every intermediate is kept on the `Trace` that `Pipeline.run` returns, so each cell below
-# only calls `dsf` and plots. Set `DSF_PARAMS` to use another parameter folder.
+# only calls `dsf` and plots — and then shows the lines of the package that computed what you
+# just saw (`viz.show_source` reads them from `dsf` itself, so they are always the code that
+# ran). Set `DSF_PARAMS` to use another parameter folder.
 
 # %%
 import os
@@ -45,7 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import dsf
-from dsf import viz
+from dsf import components, embedding, fusion, manifold, synthesis, viz
 
 PARAMS = os.environ.get("DSF_PARAMS") or None  # None → the kit's shipped parameters (params/compact128)
 OUT = Path(os.environ.get("DSF_OUT") or ROOT / "out" / "notebooks")
@@ -67,6 +69,7 @@ sketch_path = ROOT / "sample_sketches" / "01_female_smiling.png"
 trace = pipe.run(sketch_path, refine=0.5, shadow=True)
 fig = viz.show_windows(trace.sketch, title=f"{sketch_path.name} on the {pipe.config.canvas}² canvas, with its windows")
 plt.show()
+viz.show_source(components.split_components)
 
 # %% [markdown]
 # ## Component embedding: the crops and their latents
@@ -79,6 +82,7 @@ plt.show()
 # %%
 fig = viz.show_parts(trace)
 plt.show()
+viz.show_source(embedding.normalise, embedding.encode)
 
 # %% [markdown]
 # Below, each component's latent as a heat strip: **v** is the sketch's own latent, **p** its
@@ -90,6 +94,7 @@ plt.show()
 # %%
 fig = viz.show_latents(trace)
 plt.show()
+viz.show_source(manifold.blend)
 
 # %% [markdown]
 # ## Manifold projection: nearest neighbours and their weights
@@ -105,6 +110,7 @@ plt.show()
 for part in ("mouth", "eye1"):
     fig = viz.show_neighbours(pipe, trace, part)
     plt.show()
+viz.show_source(manifold.project)
 
 # %% [markdown]
 # ## The shadow (drawing guidance)
@@ -117,6 +123,7 @@ for part in ("mouth", "eye1"):
 fig = viz.image_row([trace.sketch, trace.shadow], ["input sketch", "shadow"],
                     title="Drawing guidance: the manifold's version of this sketch")
 plt.show()
+viz.show_source(manifold.shadow_from_decoded)
 
 # %% [markdown]
 # ## Feature mapping: per-part maps and the fused map
@@ -132,6 +139,7 @@ plt.show()
 # %%
 fig = viz.show_feature_maps(trace)
 plt.show()
+viz.show_source(fusion.decode_features, fusion.fuse)
 
 # %% [markdown]
 # ## Image synthesis: the face
@@ -144,6 +152,7 @@ plt.show()
 fig = viz.stage_strip(trace)
 viz.save_figure(fig, OUT / "01_pipeline_walkthrough.png")
 plt.show()
+viz.show_source(synthesis.to_uint8_image, synthesis.synthesize)
 
 # %% [markdown]
 # ## Stage timings
@@ -164,7 +173,8 @@ print("recomputed in the second run:", again.recomputed)
 # ## Calling one stage at a time
 #
 # Each stage is also a method with explicit inputs, so you can reproduce the run by hand —
-# or change one intermediate and see what happens downstream.
+# or change one intermediate and see what happens downstream. `faces_from_latents` runs
+# feature mapping, fusion and image synthesis on latents you choose (its code is below).
 
 # %%
 part = "nose"
@@ -174,6 +184,7 @@ print("latent matches the trace:", np.allclose(v, trace.latents[part], atol=1e-5
 print("neighbours:", projection.indices, "\nweights:", np.round(projection.weights, 3), "sum", projection.weights.sum().round(6))
 face = pipe.faces_from_latents(trace.blended)                        # feature mapping + fusion + synthesis
 print("face from the trace's blended latents matches:", np.abs(face.astype(int) - trace.image).max() <= 1)
+viz.show_source(dsf.Pipeline.faces_from_latents)
 
 # %% [markdown]
 # ## Using the authors' released parameters

@@ -25,7 +25,8 @@
 # This notebook renders grids over `refine` (all parts, then one part at a time), over K
 # (neighbours in the projection) and over the sex pool of the bank, using the batched call
 # `Pipeline.run_batch`: encoding and projection happen once; the decoders and the generator
-# run once per batch. Every grid is saved as a PNG.
+# run once per batch (its code, and the blend's, is shown under the first grid). Every grid
+# is saved as a PNG.
 
 # %%
 import os
@@ -43,7 +44,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import dsf
-from dsf import viz
+from dsf import manifold, viz
 
 PARAMS = os.environ.get("DSF_PARAMS") or None  # None → the kit's shipped parameters
 FAST = os.environ.get("DSF_FAST") == "1"       # CI: fewer columns, same code path
@@ -77,6 +78,7 @@ fig = viz.refine_grid(rows, labels, [f"{r:.2f}" for r in REFINES],
                       ylabel="which parts move")
 viz.save_figure(fig, OUT / "02_refinement_grid.png")
 plt.show()
+viz.show_source(manifold.blend, dsf.Pipeline.run_batch)
 
 # %% [markdown]
 # ## K: how many neighbours the projection uses

@@ -26,7 +26,8 @@
 # **Only the changed part is recomputed.** `Pipeline.run` caches, per part, the latent (keyed
 # by the crop), the projection (crop, pool, K) and the feature map (also the refine value).
 # Moving the mouth slider re-blends and re-decodes only the mouth, then re-runs fusion and
-# the generator; changing the pool or K re-projects every part; a new sketch re-encodes.
+# the generator; changing the pool or K re-projects every part; a new sketch re-encodes. The
+# cache is a few lines of `Pipeline` (shown below the first figure).
 #
 # If a callback fails (say an unreadable upload), the traceback appears in the panel's output
 # area and the widgets keep working.
@@ -79,6 +80,7 @@ fig = viz.image_row([before.sketch, panel.last_shadow, before.image, after_mouth
                     title=f"Blending panel on {panel.chooser.value}: what the sliders did")
 viz.save_figure(fig, OUT / "03_interactive_blending.png")
 plt.show()
+viz.show_source(dsf.Pipeline._cached)
 
 # %% [markdown]
 # An error inside a callback lands in the output area instead of killing the widget: here a

@@ -18,7 +18,7 @@
 #
 # DeepFaceDrawing's central idea is that plausible faces occupy a *manifold* in each
 # component's latent space, sampled by the bank of training-sketch latents, and that a drawn
-# component should be **projected** onto it (paper §3.2). This notebook looks at the banks:
+# component should be **projected** onto it (paper Fig. 2, step 2). This notebook looks at the banks:
 #
 # * each part's bank in 2-D (its first two principal components), with the input sketch's
 #   latent before projection, its K neighbours, the projection and the blend;
@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import dsf
-from dsf import viz
+from dsf import manifold, viz
 
 PARAMS = os.environ.get("DSF_PARAMS") or None  # None → the kit's shipped parameters
 FAST = os.environ.get("DSF_FAST") == "1"
@@ -60,7 +60,8 @@ for part, bank in pipe.banks.items():
 # Grey, blue and orange dots are bank latents (by the sex label of their face). The red cross
 # is the rough sketch's latent v, the black circles its K nearest neighbours, the green star
 # the locally-linear projection p, and the purple dot the blend v′ = refine·p + (1 − refine)·v
-# that feature mapping receives (refine 0.5 here).
+# that feature mapping receives (refine 0.5 here). Below the plot, the code that finds the
+# weights of p = Σ wᵢ nᵢ (the locally-linear solve, exact or as released).
 
 # %%
 A = ROOT / "sample_sketches" / "08_drawn_rough.png"
@@ -74,6 +75,7 @@ fig.suptitle("Component manifolds: where the sketch's latents fall before and af
 fig.tight_layout()
 viz.save_figure(fig, OUT / "04_component_manifolds.png")
 plt.show()
+viz.show_source(manifold.locally_linear_weights)
 
 # %% [markdown]
 # The neighbours of one component, decoded back to sketches by that component's sketch
@@ -109,6 +111,7 @@ fig = viz.refine_grid(rows, ["mouth only", "all parts"], [f"t={t:.2f}" for t in 
                       xlabel="t: weight of sketch B's latents", ylabel="what is interpolated")
 viz.save_figure(fig, OUT / "04_interpolation.png")
 plt.show()
+viz.show_source(dsf.Pipeline.faces_from_latents)
 
 # %% [markdown]
 # ## Swapping parts between sketches

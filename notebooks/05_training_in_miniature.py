@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 5 · Training in miniature
 #
-# DeepFaceDrawing is trained in **two stages** (paper §4):
+# DeepFaceDrawing is trained in **two stages** (as the paper describes its training):
 #
 # 1. **Stage 1 — component embedding.** The five component auto-encoders (encoder + sketch
 #    decoder per part) are trained alone, to reconstruct sketch crops (here: L1 loss on
@@ -56,8 +56,8 @@ from dsf.data import augment_sketch
 from dsf.images import load_sketch
 from dsf.train.bank import build_bank, load_banks
 from dsf.train.checkpoint import LossLog
-from dsf.train.stage1 import load_stage1, train_stage1
-from dsf.train.stage2 import load_stage2, train_stage2
+from dsf.train.stage1 import load_stage1, stage1_loss, train_stage1
+from dsf.train.stage2 import load_stage2, train_stage2, train_step
 
 FAST = os.environ.get("DSF_FAST") == "1"        # CI: a handful of steps, same code path
 OUT = Path(os.environ.get("DSF_OUT") or ROOT / "out" / "notebooks")
@@ -116,14 +116,16 @@ plt.show()
 # ## Stage 1: the component auto-encoders
 #
 # `train_stage1` cuts each (augmented) sketch into its five components, encodes and decodes
-# each with its own auto-encoder and minimises the mean L1 reconstruction error. It
-# checkpoints and logs every step to `<work>/stage1/losses.jsonl`; `max_steps` stops it early.
+# each with its own auto-encoder and minimises the mean L1 reconstruction error (the loss is
+# shown below). It checkpoints and logs every step to `<work>/stage1/losses.jsonl`;
+# `max_steps` stops it early.
 
 # %%
 t = time.perf_counter()
 meta1 = train_stage1(None, config, WORK, epochs=1000, batch=4, max_steps=STEPS_1, pack=pack, val=pack,
                      ckpt_every=10**6, sample_every=10**6, progress=False)
 print(f"stage 1: {meta1['step']} steps in {time.perf_counter() - t:.1f} s")
+viz.show_source(stage1_loss)
 
 # %% [markdown]
 # ## The banks
@@ -143,13 +145,14 @@ for part, bank in banks.items():
 #
 # `train_stage2` reads each training face's (fixed) latents from the bank, decodes them into
 # feature maps, fuses them, and trains the generator and feature decoders against the photos.
-# Each step updates the discriminator once and then the generator once.
+# Each step updates the discriminator once and then the generator once (`train_step`, below).
 
 # %%
 t = time.perf_counter()
 meta2 = train_stage2(None, config, WORK, epochs=1000, batch=4, max_steps=STEPS_2, pack=pack, val=pack,
                      ckpt_every=10**6, sample_every=10**6, progress=False)
 print(f"stage 2: {meta2['step']} steps in {time.perf_counter() - t:.1f} s")
+viz.show_source(train_step)
 
 # %% [markdown]
 # ## Loss curves

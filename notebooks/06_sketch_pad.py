@@ -31,7 +31,7 @@
 #   refresh. Only the parts whose window a stroke touched are re-encoded (the status line
 #   names them, with the time from the end of the stroke to the new face).
 # * The **refine sliders, sex pool and K** are the interactive blending notebook's own
-#   controls (`dsf.widgets.refine_controls`): refine = the released code's part weight r
+#   controls (`dsf.widgets.pipeline_controls`): refine = the released code's part weight r
 #   (1 = the projected, realistic part; 0 = your raw strokes).
 #
 # The parameters are the kit's shipped ones (`params/compact128`), or the folder named by the
@@ -71,7 +71,9 @@ display(pad)
 # JSON, and strokes can be removed programmatically — the robustness experiments use this.
 # The controller behind the pad, `pad.controller`, takes the same events the browser sends
 # (`add_stroke`, `undo`, `redo`, `clear`, `load`, `remove`); `wait()` blocks until the face
-# covers them. Here, if the pad is still empty, two eyebrows are drawn from code.
+# covers them. Here, if the pad is still empty, two eyebrows are drawn from code. Below: how
+# a stroke picks the parts to re-encode, and the shadow (decoded again only for the parts
+# whose neighbours changed).
 
 # %%
 from dsf.strokes import Stroke, touched_parts
@@ -85,6 +87,7 @@ last = ctrl.records[-1]
 print(ctrl.sketch)
 print(f"last refresh: face {last.latency_s:.2f} s after the stroke; re-encoded/decoded: {last.recomputed}")
 print("the first stroke touches the windows of:", touched_parts(ctrl.sketch.strokes[0], ctrl.canvas))
+viz.show_source(touched_parts, dsf.Pipeline.shadow)
 
 # %%
 sk = ctrl.sketch.copy()
@@ -98,7 +101,7 @@ plt.show()
 # %% [markdown]
 # ## Latency
 #
-# `dsf.sketch_pad.benchmark_stroke_latency(pipe, n=10)` times the path a stroke takes without
+# `dsf.pad_controller.benchmark_stroke_latency(pipe, n=10)` times the path a stroke takes without
 # the browser: stroke end → (debounce) → re-encode the touched parts → project → decode →
 # fuse → generator → face published, and reports the median (the kit's benchmark table lists
 # it). The generator dominates; the pad's own share (debounce, rendering, hand-off) is a few

@@ -191,3 +191,15 @@ def test_loss_log_plot_and_save_grid_draw_through_viz(tmp_path):
     assert Image.open(tmp_path / "curves.png").size[0] > 300
     save_grid(tmp_path / "g" / "grid.png", [np.zeros((2, 4, 4), np.uint8), np.full((2, 4, 4, 3), 255, np.uint8)])
     assert np.asarray(Image.open(tmp_path / "g" / "grid.png")).shape == (8, 8, 3)
+
+
+def test_show_source_reads_the_running_code_without_docstrings():
+    from dsf import fusion
+    from dsf.pipeline import Pipeline
+
+    code = viz.show_source(fusion.fuse, Pipeline.shadow).data
+    assert code.startswith("# dsf/fusion.py, lines ") and "# dsf/pipeline.py, lines " in code
+    assert "def fuse(feature_maps" in code and "for part in FUSION_ORDER:" in code
+    assert "Fuse per-part feature maps" not in code          # the docstring is left out
+    assert "def shadow(self, projections" in code            # methods are dedented
+    assert "Fuse per-part feature maps" in viz.show_source(fusion.fuse, docstring=True).data
