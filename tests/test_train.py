@@ -195,3 +195,15 @@ def test_generator_down_keeps_the_bottleneck_and_is_validated():
     assert CFG.generator_down == 2 and preset("published").generator_down == 4
     with pytest.raises(ValueError, match="generator_down"):
         CFG.replace(generator_down=6)
+
+
+def test_ink_weighted_l1_counts_strokes_more():
+    from dsf.train.losses import ink_weighted_l1, l1
+
+    sketch = np.ones((1, 1, 8, 8), np.float32)
+    sketch[..., 3, :] = -1.0  # one black stroke on white paper
+    blank = np.ones_like(sketch)
+    s, b = jt.array(sketch), jt.array(blank)
+    assert ink_weighted_l1(b, s, 0.0).item() == pytest.approx(l1(b, s).item())
+    assert ink_weighted_l1(b, s, 4.0).item() > 2 * l1(b, s).item()  # a blank decoding costs more
+    assert ink_weighted_l1(s, s, 4.0).item() == 0.0

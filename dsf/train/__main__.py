@@ -63,6 +63,7 @@ def cmd_stage1(args, cfg):
 
     meta = train_stage1(args.data, cfg, args.out, epochs=args.epochs or 3, minutes=args.minutes, batch=args.batch or 16,
                         seed=args.seed, ckpt_every=args.ckpt_every, init=args.init, balance=args.balance,
+                        ink_weight=args.ink_weight,
                         max_steps=getattr(args, "max_steps", None))
     _log(f"stage1: step {meta['step']}, epoch {meta['epoch']}, {meta['seconds'] / 60:.1f} min, done={meta['done']}")
     return meta
@@ -199,6 +200,11 @@ def main(argv=None):
                         help="per-epoch share of each data source ∝ size^BALANCE (0: equal, 1: natural; "
                              "fixed when a run starts; default 1)")
 
+    def ink_weight(sp):
+        sp.add_argument("--ink-weight", type=float, default=0.0,
+                        help="stage 1: weight stroke pixels 1+W in the reconstruction L1 (0: plain L1; "
+                             "fixed when a run starts)")
+
     def loss_weights(sp):
         from .stage2 import LAMBDA_FM, LAMBDA_L1, LR
 
@@ -215,6 +221,8 @@ def main(argv=None):
         sp.add_argument("--minutes", type=float, help="training-time budget (summed over restarts)")
         sp.add_argument("--batch", type=int)
         start(sp)
+        if name == "stage1":
+            ink_weight(sp)
         sp.add_argument("--max-steps", type=int, help="stop after N steps of this run (with a checkpoint)")
         if name == "stage2":
             sp.add_argument("--until", help="stop at this UTC wall-clock time, HH:MM")
@@ -236,6 +244,7 @@ def main(argv=None):
     sp.add_argument("--stage2-batch", type=int, default=8)
     sp.add_argument("--stage2-extend", action="store_true", help="train on past a finished stage 2 (see stage2 --extend)")
     start(sp)
+    ink_weight(sp)
     loss_weights(sp)
     sp.add_argument("--params", help="export here at the end (fp16)")
     args = p.parse_args(argv)

@@ -2,7 +2,9 @@
 
 Stage 1 uses L1 between the decoded and the input sketch crop: sketches are nearly binary
 (white paper, thin black strokes), and L1's constant-magnitude gradient keeps thin strokes
-from being averaged away, where MSE rewards a blurry grey compromise.
+from being averaged away, where MSE rewards a blurry grey compromise. On a crop that is mostly
+paper (the remainder: hair and outline strokes on a whitened face) even L1 is smallest for a
+nearly blank decoding, so `ink_weighted_l1` can count the input's ink pixels more.
 
 Stage 2 follows pix2pixHD: least-squares GAN (MSE of the patch logits to 1 for real and 0 for
 fake), discriminator feature matching (L1 between the discriminator's intermediate features of
@@ -19,8 +21,13 @@ def l1(a: jt.Var, b: jt.Var) -> jt.Var:
     return (a - b).abs().mean()
 
 
-def mse(a: jt.Var, b: jt.Var) -> jt.Var:
-    return ((a - b) ** 2).mean()
+def ink_weighted_l1(decoded: jt.Var, sketch: jt.Var, ink_weight: float) -> jt.Var:
+    """Weighted mean of |decoded − sketch| with weight 1 + ink_weight·ink, ink = (1 − sketch)/2
+    (1 on black strokes, 0 on white paper, for sketches in [−1, 1]); ink_weight 0 is plain L1."""
+    if not ink_weight:
+        return l1(decoded, sketch)
+    w = 1.0 + ink_weight * (1.0 - sketch) / 2.0
+    return (w * (decoded - sketch).abs()).sum() / w.sum()
 
 
 def lsgan(outputs: list, real: bool) -> jt.Var:

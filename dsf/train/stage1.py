@@ -98,16 +98,16 @@ def build_stage1(cfg: Config):
     return mods
 
 
-def stage1_loss(mods: dict, crops: dict):
-    """Mean over parts of L1(decoder(encoder(x)), x), x = normalised crop; returns
-    (total, {part: loss})."""
+def stage1_loss(mods: dict, crops: dict, ink_weight: float = 0.0):
+    """Mean over parts of L1(decoder(encoder(x)), x), x = normalised crop, with ink pixels
+    weighted 1 + `ink_weight` (see `losses.ink_weighted_l1`); returns (total, {part: loss})."""
     from ..embedding import normalise
-    from .losses import l1
+    from .losses import ink_weighted_l1
 
     parts = {}
     for p in PARTS:
         x = normalise(crops[p])
-        parts[p] = l1(mods[f"sketch_decoder/{p}"](mods[f"encoder/{p}"](x)), x)
+        parts[p] = ink_weighted_l1(mods[f"sketch_decoder/{p}"](mods[f"encoder/{p}"](x)), x, ink_weight)
     total = sum(parts.values()) / len(parts)
     return total, parts
 
@@ -140,12 +140,14 @@ def _grid(mods, cfg, sketches):
 def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | None = None,
                  batch: int = 16, seed: int = 0, ckpt_every: int = 200, sample_every: int = 500,
                  max_steps: int | None = None, pack: dict | None = None, val: dict | None = None,
-                 progress: bool = True, init=None, balance: float | None = None) -> dict:
+                 progress: bool = True, init=None, balance: float | None = None,
+                 ink_weight: float | None = None) -> dict:
     """Train (or resume) stage 1 into `<out>/stage1/`. Stops after `epochs` epochs, or when
     `minutes` of training (summed over restarts) are spent, or after `max_steps` steps, always
     at a step boundary with a checkpoint. A new run starts from the auto-encoders of the kit
     parameter folder `init` when given. `balance` < 1 evens out the data sources within each
-    epoch (see `checkpoint.epoch_rows`; fixed when the run starts). Returns the final meta."""
+    epoch (see `checkpoint.epoch_rows`), `ink_weight` > 0 counts stroke pixels more in the loss
+    (see `losses.ink_weighted_l1`); both are fixed when the run starts. Returns the final meta."""
     from .._jittor import jt
     from tqdm import tqdm
 
@@ -172,7 +174,8 @@ def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | 
     opt = jt.optim.Adam(params, LR, betas=BETAS)
     meta = {"stage": "stage1", "step": 0, "epoch": 0, "pos": 0, "seconds": 0.0, "done": False,
             "seed": seed, "batch": batch, "config": json.loads(cfg.to_json()), "rng": None,
-            "balance": 1.0 if balance is None else float(balance), "init": str(init) if init else None}
+            "balance": 1.0 if balance is None else float(balance), "init": str(init) if init else None,
+            "ink_weight": float(ink_weight or 0.0)}
     log = LossLog(sdir / "losses.jsonl")
     if init and not ckpt.exists():
         left = init_from_params(init, mods)
@@ -210,7 +213,7 @@ def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | 
         sk = sketches[idx]
         if augment is not None:
             sk = np.stack([augment(s, rng) for s in sk])
-        loss, parts = stage1_loss(mods, crops_by_part(sk))
+        loss, parts = stage1_loss(mods, crops_by_part(sk), meta.get("ink_weight", 0.0))
         opt.step(loss)
         vals = {"loss": float(loss.item()), **{f"l1_{p}": float(v.item()) for p, v in parts.items()}}
         steps_this_run += 1
