@@ -34,9 +34,6 @@ PART_COLOURS = {"eye1": "tab:blue", "eye2": "tab:cyan", "nose": "tab:green", "mo
                 "remainder": "tab:grey"}
 """One colour per component, used by every figure here."""
 
-PART_LABELS = {"eye1": "left eye (eye1)", "eye2": "right eye (eye2)", "nose": "nose", "mouth": "mouth",
-               "remainder": "remainder"}
-
 __all__ = ["PART_COLOURS", "show_windows", "show_parts", "show_latents", "show_neighbours", "feature_pca_rgb",
            "show_feature_maps", "stage_strip", "image_grid", "refine_grid", "tile_images", "image_row",
            "timings_bar", "bank_pca", "pca_basis", "loss_curves", "loss_log_figure", "save_figure", "show_source"]
