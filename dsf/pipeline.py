@@ -196,10 +196,13 @@ class Pipeline:
         for part in PARTS:
             proj = projections[part]
             key = ("shadow", part, np.asarray(proj.indices).tobytes(), np.asarray(proj.weights).tobytes())
-            per_part[part] = self._cached(key, lambda: shadow_from_decoded(
-                self.decode_sketch(part, self.banks[part].vectors[proj.indices]), proj.weights))
+            per_part[part] = self._cached(key, lambda: self._part_shadow(part, proj))
         grey = composite(per_part, self.config.canvas, self._window_masks)
         return np.clip(grey * 255, 0, 255).astype(np.uint8)
+
+    def _part_shadow(self, part: str, projection: Projection) -> np.ndarray:
+        decoded = self.decode_sketch(part, self.banks[part].vectors[projection.indices])
+        return shadow_from_decoded(decoded, projection.weights)
 
     @cached_property
     def _window_masks(self) -> dict:
@@ -209,9 +212,10 @@ class Pipeline:
     def max_k(self) -> int:
         """The largest K that every part's bank allows in every pool a user can pick (all,
         male, female); an empty pool is no choice (the pipeline reports it when picked)."""
-        sizes = [len(bank) for bank in self.banks.values()]
+        sizes = []
         for bank in self.banks.values():
-            sizes += [n for n in (int(np.sum(bank.labels["sex"] == s)) for s in SEXES) if n]
+            pools = [int(np.sum(bank.labels["sex"] == sex)) for sex in SEXES]
+            sizes += [len(bank)] + [n for n in pools if n]
         return min(sizes)
 
     # ---- everything at once --------------------------------------------------------------

@@ -5,13 +5,13 @@
 
 `refine_controls` is the reusable part: one refine slider per component, a "move all
 together" slider, the sex pool and K, with an `on_change` hook (`pipeline_controls` bounds K
-by the pipeline's pools). `blending_panel` wires them
-to a pipeline: every change calls `Pipeline.run`, whose per-part cache means that moving one
-part's slider re-projects and re-decodes only that part (`panel.last_trace.recomputed`).
+by the pipeline's pools). `blending_panel` wires them to a pipeline: every change calls
+`Pipeline.run`, whose per-part cache means that moving one part's slider re-blends and
+re-decodes only that part (`panel.last_trace.recomputed`).
 
 Callbacks never die silently: an exception inside one is caught, its traceback is appended to
-the panel's `output` area (and kept in `last_error`), the status line says what failed, and
-the widgets stay live.
+the panel's `output` area (and the exception to its `errors`), the status line says what
+failed, and the widgets stay live.
 """
 from __future__ import annotations
 
@@ -227,16 +227,14 @@ class BlendingPanel(W.VBox):
         v = self.controls.values()
         sketch = self.sketches[self.chooser.value]
         trace = self.pipe.run(sketch, refine=v["refine"], sex=v["sex"], k=v["k"])
-        shadow = None
         if self.show_shadow.value:
-            # The shadow depends on the projections only (not on refine): recompute it only
-            # when the sketch, pool or K changed.
+            # The shadow depends on the projections only, not on refine (the usual change):
+            # ask for it only when the sketch, pool or K changed.
             key = (self.chooser.value, v["sex"], v["k"])
             if key != self._shadow_key or self.last_shadow is None:
                 self.last_shadow = self.pipe.shadow(trace.projections)
                 self._shadow_key = key
-            shadow = self.last_shadow
-            self.shadow_image.value = png_bytes(shadow, self.display_size)
+            self.shadow_image.value = png_bytes(self.last_shadow, self.display_size)
         else:
             self.shadow_image.value = png_bytes(np.full((8, 8), 255, np.uint8), self.display_size)
         if changed in ("sketch", "manual") or self.last_trace is None:

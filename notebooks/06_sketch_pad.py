@@ -87,7 +87,7 @@ last = ctrl.records[-1]
 print(ctrl.sketch)
 print(f"last refresh: face {last.latency_s:.2f} s after the stroke; re-encoded/decoded: {last.recomputed}")
 print("the first stroke touches the windows of:", touched_parts(ctrl.sketch.strokes[0], ctrl.canvas))
-viz.show_source(touched_parts, dsf.Pipeline.shadow)
+viz.show_source(touched_parts, dsf.Pipeline.shadow, dsf.Pipeline._part_shadow)
 
 # %%
 sk = ctrl.sketch.copy()
