@@ -72,7 +72,7 @@ def cmd_stage1(args, cfg):
 def cmd_bank(args, cfg):
     from .bank import build_bank
 
-    path = build_bank(args.data, cfg, args.out)
+    path = build_bank(args.data, cfg, args.out, init=args.init)
     _log(f"bank written: {path}")
     return path
 
@@ -229,7 +229,9 @@ def main(argv=None):
             sp.add_argument("--extend", action="store_true",
                             help="train on past a finished stage 2 (with a new --until / --minutes / --epochs)")
             loss_weights(sp)
-    common(sub.add_parser("bank"))
+    sp = sub.add_parser("bank")
+    common(sp)
+    sp.add_argument("--init", help="encode with this kit parameter folder's encoders when the run has no stage 1")
     sp = sub.add_parser("export")
     common(sp, data=False)
     sp.add_argument("--params", required=True, help="output parameter folder, e.g. params/compact128")

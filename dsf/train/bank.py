@@ -24,7 +24,7 @@ def encode_all(encoders: dict, sketches: np.ndarray, batch: int = 64, progress: 
 
     from .._nograd import no_grad
     from ..embedding import normalise
-    from .stage1 import crops_by_part
+    from .data import crops_by_part
 
     out = {p: [] for p in PARTS}
     for i in tqdm(range(0, len(sketches), batch), desc="bank", disable=not progress, mininterval=5):
@@ -36,12 +36,14 @@ def encode_all(encoders: dict, sketches: np.ndarray, batch: int = 64, progress: 
     return {p: np.concatenate(v).astype(np.float32) for p, v in out.items()}
 
 
-def build_bank(data_root, cfg: Config, out, pack: dict | None = None, progress: bool = True) -> Path:
-    """Encode the train split with the stage-1 encoders of run `out`; write `<out>/bank.npz`."""
-    from .stage1 import load_split, load_stage1
+def build_bank(data_root, cfg: Config, out, pack: dict | None = None, progress: bool = True, init=None) -> Path:
+    """Encode the train split with the stage-1 encoders of run `out` (or, when the run has no
+    stage 1 of its own, of the kit parameter folder `init`); write `<out>/bank.npz`."""
+    from .data import load_split
+    from .stage1 import load_encoders
 
     pack = pack if pack is not None else load_split(data_root, "train")
-    mods = load_stage1(out, cfg)
+    mods = load_encoders(out, cfg, init)
     latents = encode_all(mods, pack["sketches"], progress=progress)
     labels = {"sex": pack["sex"], "source": pack["source"], "id": pack["ids"]}
     return save_bank(Path(out) / "bank.npz", latents, labels)

@@ -25,14 +25,16 @@ records each phase (`meta["loss_phases"]`).
 """
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 from .. import PARTS
 from ..config import Config
+from .bank import encode_all, load_bank_arrays
+from .data import load_split, load_split_or_none, sample_rows
+from .runner import Budget, StageRun, new_meta
+from .stage1 import load_encoders
 
 LR, BETAS = 2e-4, (0.5, 0.999)
 LAMBDA_FM, LAMBDA_L1 = 10.0, 100.0
@@ -54,7 +56,7 @@ def build_stage2(cfg: Config):
     return gmods, disc
 
 
-def generate(gmods: dict, latents: dict, canvas: int):
+def faces_from_latents(gmods: dict, latents: dict, canvas: int):
     """part → B×latent latents → B×3×canvas² image Var in [−1, 1] (differentiable)."""
     from ..components import windows
     from ..fusion import decode_features, fuse
@@ -80,7 +82,7 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
 
     cond = normalise(sketches)
     real = photo_var(photos)
-    fake = generate(gmods, {p: jt.array(latents[p]) for p in PARTS}, canvas)
+    fake = faces_from_latents(gmods, {p: jt.array(latents[p]) for p in PARTS}, canvas)
     # Discriminator on real and the detached fake.
     d_real = disc(jt.concat([cond, real], dim=1))
     d_fake = disc(jt.concat([cond, fake.detach()], dim=1))
@@ -110,7 +112,7 @@ def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
     for m in gmods.values():
         set_batchnorm_mode(m, cfg.bn_mode.get("feature_decoder", "eval") if m is not gmods["generator"] else "train")
     with no_grad():
-        img = to_uint8_image(generate(gmods, {p: jt.array(val_latents[p]) for p in PARTS}, cfg.canvas).numpy())
+        img = to_uint8_image(faces_from_latents(gmods, {p: jt.array(val_latents[p]) for p in PARTS}, cfg.canvas).numpy())
     for m in gmods.values():
         set_batchnorm_mode(m, "train")
     return [np.asarray(val_sketches), img, np.asarray(val_photos)]
@@ -134,132 +136,74 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     shipped model). `balance` < 1 evens out the data sources within each epoch (see
     `checkpoint.epoch_rows`; fixed when the run starts). Returns the final meta."""
     from .._jittor import jt
-    from tqdm import tqdm
 
-    from .bank import encode_all, load_bank_arrays
-    from .checkpoint import (LossLog, init_from_params, load_checkpoint, rng_from_state, rng_state, run_epochs,
-                             save_checkpoint, save_grid)
-    from .stage1 import load_split, load_stage1, sample_rows
-
-    out = Path(out)
-    sdir = out / "stage2"
-    sdir.mkdir(parents=True, exist_ok=True)
-    ckpt = sdir / "checkpoint.npz"
     pack = pack if pack is not None else load_split(data_root, "train")
-    bank, labels = load_bank_arrays(out / "bank.npz")
-    n = len(pack["sketches"])
-    if len(bank[PARTS[0]]) != n or not np.array_equal(labels["id"], np.asarray(pack["ids"]).astype(str)):
-        raise ValueError("bank rows do not line up with the training pack; rebuild the bank")
-    if val is None:
-        try:
-            val = load_split(data_root, "val")
-        except (FileNotFoundError, KeyError):
-            val = None
-    src = val if val is not None else pack
-    rows = sample_rows(len(src["sketches"]))
-    val_sk, val_ph = src["sketches"][rows], src["photos"][rows]
-    encoders = load_stage1(out, cfg)
-    val_lat = encode_all(encoders, val_sk, progress=False)
-    del encoders
-
-    batch = min(batch, n)
-    per_epoch = n // batch
+    bank = _bank_for(out, pack)
+    val_sketches, val_photos, val_latents = _validation(out, cfg, pack, val if val is not None else
+                                                        load_split_or_none(data_root, "val"), init)
     gmods, disc = build_stage2(cfg)
-    opt_g = jt.optim.Adam([p for m in gmods.values() for p in m.parameters()], LR, betas=BETAS)
-    opt_d = jt.optim.Adam(disc.parameters(), LR, betas=BETAS)
-    modules = {**gmods, "discriminator": disc}
-    optims = {"adam_g": opt_g, "adam_d": opt_d}
-    meta = {"stage": "stage2", "step": 0, "epoch": 0, "pos": 0, "seconds": 0.0, "done": False,
-            "seed": seed, "batch": batch, "config": json.loads(cfg.to_json()), "rng": None,
-            "train_faces": n, "balance": 1.0 if balance is None else float(balance),
-            "init": str(init) if init else None}
-    log = LossLog(sdir / "losses.jsonl")
-    if init and not ckpt.exists():
-        left = init_from_params(init, modules)
-        if progress:
-            print(f"[stage2] initialised from {init}" + (f"; not there or shaped otherwise: {', '.join(left)}"
-                                                         if left else ""), flush=True)
-    if ckpt.exists():
-        meta = load_checkpoint(ckpt, modules, optims)
-        log.truncate_after(meta["step"])
-        if progress:
-            print(f"[stage2] resumed at step {meta['step']} (epoch {meta['epoch']}, pos {meta['pos']})", flush=True)
-        if meta.get("done"):
-            if not extend:
-                return meta
-            meta["done"] = False
-            if minutes:
-                meta["seconds_before_extend"] = meta["seconds"]
-                minutes = minutes + meta["seconds"] / 60  # `minutes` more on top of what was trained
-    # Checkpoints written before loss phases existed kept one "losses" entry.
-    phases = meta.setdefault("loss_phases", [{"from_step": 0, **meta.pop("losses")}] if "losses" in meta else [])
-    weights = {"lambda_fm": float(lambda_fm), "lambda_l1": float(lambda_l1)}
-    schedule = {"lr": float(lr), "lr_decay_steps": int(lr_decay_steps)}
-    defaults = {"lr": LR, "lr_decay_steps": 0}
-    phase = {**weights, **schedule}
-    if not phases or {k: phases[-1].get(k, defaults.get(k)) for k in phase} != phase:
-        phases.append({"from_step": meta["step"], **phase})
-    decay_end = phases[-1]["from_step"] + lr_decay_steps if lr_decay_steps else None
-
-    def set_lr():
-        rate = lr if decay_end is None else lr * max(0.0, (decay_end - meta["step"] + 1) / lr_decay_steps)
-        opt_g.lr = opt_d.lr = rate
-        return rate
-    rng = rng_from_state(meta["rng"]) if meta.get("rng") else np.random.default_rng(seed)
+    opt_g = jt.optim.Adam([p for m in gmods.values() for p in m.parameters()], lr, betas=BETAS)
+    opt_d = jt.optim.Adam(disc.parameters(), lr, betas=BETAS)
+    n = len(pack["sketches"])
+    meta = new_meta("stage2", cfg, seed, min(batch, n), train_faces=n, init=str(init) if init else None,
+                    balance=1.0 if balance is None else float(balance))
+    run = StageRun(out, "stage2", {**gmods, "discriminator": disc}, {"adam_g": opt_g, "adam_d": opt_d}, meta, progress)
+    meta = run.start(init)
+    if meta.get("done"):
+        if not extend:
+            return meta
+        meta["done"] = False
+        if minutes:
+            meta["seconds_before_extend"] = meta["seconds"]
+            minutes = minutes + meta["seconds"] / 60  # `minutes` more on top of what was trained
+    decay_end = record_phase(meta, lambda_fm=lambda_fm, lambda_l1=lambda_l1, lr=lr, lr_decay_steps=lr_decay_steps)
     jt.set_global_seed(seed + 7919 + meta["step"])
 
-    def save(done=False):
-        meta.update(rng=rng_state(rng), done=done)
-        save_checkpoint(ckpt, modules, optims, meta)
+    def train_rows(rows) -> dict:
+        # meta["step"] is already this step's number; the rate falls to 0 at the decay's end.
+        opt_g.lr = opt_d.lr = lr if decay_end is None else lr * max(0.0, (decay_end - meta["step"] + 1) / lr_decay_steps)
+        return train_step(gmods, disc, opt_g, opt_d, {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows],
+                          pack["photos"][rows], cfg.canvas, lambda_fm=lambda_fm, lambda_l1=lambda_l1)
 
-    def sample(name):
-        save_grid(sdir / "samples" / name, _grid(gmods, cfg, val_lat, val_sk, val_ph))
-        log.plot(sdir / "curves.png", keys=["loss_g", "g_gan", "g_fm", "g_l1", "loss_d", "d_real", "d_fake"])
+    return run.run(train_rows, Budget(epochs, minutes, until, max_steps, decay_end), n=n,
+                   grid=lambda: _grid(gmods, cfg, val_latents, val_sketches, val_photos),
+                   curve_keys=["loss_g", "g_gan", "g_fm", "g_l1", "loss_d", "d_real", "d_fake"], seed_key=(seed, 2),
+                   groups=pack["source"], ckpt_every=ckpt_every, sample_every=sample_every,
+                   extra_log=lambda: {"lr": opt_g.lr})
 
-    run_start = time.time()
-    start = run_start - meta["seconds"]
-    deadline = None
-    if minutes:
-        deadline = run_start + minutes * 60 - meta["seconds"]
-    if until:
-        deadline = min(deadline, until) if deadline else until
-    bar = tqdm(total=min(epochs * per_epoch, decay_end or epochs * per_epoch), initial=meta["step"], desc="stage2",
-               disable=not progress, mininterval=5, dynamic_ncols=True)
-    steps_this_run = 0
-    step_time = None
 
-    def train_batch(idx) -> bool:
-        nonlocal steps_this_run, step_time
-        t0 = time.time()
-        rate = set_lr()  # meta["step"] is already this step's number
-        vals = train_step(gmods, disc, opt_g, opt_d, {p: bank[p][idx] for p in PARTS},
-                          pack["sketches"][idx], pack["photos"][idx], cfg.canvas, **weights)
-        steps_this_run += 1
-        meta["seconds"] = time.time() - start
-        dt = time.time() - t0
-        step_time = dt if step_time is None else 0.95 * step_time + 0.05 * dt
-        if not all(np.isfinite(v) for v in vals.values()):
-            save_grid(sdir / "samples" / f"nan_step{meta['step']:06d}.png", _grid(gmods, cfg, val_lat, val_sk, val_ph))
-            raise FloatingPointError(f"stage 2 losses not finite at step {meta['step']}: {vals}")
-        log.write({"step": meta["step"], "epoch": meta["epoch"], "lr": rate,
-                   **{k: round(float(v), 6) for k, v in vals.items()}})
-        bar.update(1)
-        bar.set_postfix(g=f"{vals['loss_g']:.3f}", l1=f"{vals['g_l1']:.3f}", d=f"{vals['loss_d']:.3f}", ep=meta["epoch"])
-        return bool((deadline and time.time() + step_time > deadline) or (max_steps and steps_this_run >= max_steps)
-                    or decayed())
+def record_phase(meta: dict, **phase) -> int | None:
+    """Start a new entry of `meta["loss_phases"]` when the loss weights or the schedule differ
+    from the current one; returns the step where the learning-rate decay ends (None: no decay)."""
+    # Checkpoints written before loss phases existed kept one "losses" entry.
+    phases = meta.setdefault("loss_phases", [{"from_step": 0, **meta.pop("losses")}] if "losses" in meta else [])
+    phase = {"lambda_fm": float(phase["lambda_fm"]), "lambda_l1": float(phase["lambda_l1"]),
+             "lr": float(phase["lr"]), "lr_decay_steps": int(phase["lr_decay_steps"])}
+    defaults = {"lr": LR, "lr_decay_steps": 0}
+    if not phases or {k: phases[-1].get(k, defaults.get(k)) for k in phase} != phase:
+        phases.append({"from_step": meta["step"], **phase})
+    steps = phase["lr_decay_steps"]
+    return phases[-1]["from_step"] + steps if steps else None
 
-    def decayed() -> bool:
-        return decay_end is not None and meta["step"] >= decay_end
 
-    if not (deadline and time.time() >= deadline) and not decayed():
-        run_epochs(meta, train_batch, n=n, batch=batch, epochs=epochs, seed_key=(seed, 2), save=save, sample=sample,
-                   ckpt_every=ckpt_every, sample_every=sample_every, groups=pack["source"],
-                   balance=meta.get("balance", 1.0))
-    bar.close()
-    finished = meta["epoch"] >= epochs or decayed() or bool(deadline and time.time() + (step_time or 0) >= deadline)
-    save(done=finished)
-    sample("final.png" if finished else f"step{meta['step']:06d}.png")
-    return meta
+def _bank_for(out, pack: dict) -> dict:
+    """part → N×latent rows of `<out>/bank.npz`, checked to line up with the training pack."""
+    path = Path(out) / "bank.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `python -m dsf.train bank` first")
+    bank, labels = load_bank_arrays(path)
+    if len(bank[PARTS[0]]) != len(pack["sketches"]) or not np.array_equal(labels["id"], np.asarray(pack["ids"]).astype(str)):
+        raise ValueError("bank rows do not line up with the training pack; rebuild the bank")
+    return bank
+
+
+def _validation(out, cfg: Config, pack: dict, val: dict | None, init=None) -> tuple:
+    """The sample grids' fixed faces: (sketches, photos, latents) of a few `val` rows (training
+    rows when there is no val split), encoded by the run's stage-1 encoders."""
+    src = val if val is not None else pack
+    rows = sample_rows(len(src["sketches"]))
+    sketches = src["sketches"][rows]
+    return sketches, src["photos"][rows], encode_all(load_encoders(out, cfg, init), sketches, progress=False)
 
 
 def load_discriminator(out, cfg: Config):

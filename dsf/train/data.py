@@ -1,0 +1,60 @@
+"""What both training stages and the bank read: prepared splits, sketch crops, augmentation."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import PARTS
+from ..data.augment import augment_sketch
+from ..data.dataset import load_pack
+
+
+def load_split(root, split: str) -> dict:
+    """A prepared split (`pack_<split>.npz`) as a dict of arrays: photos N×H×W×3 uint8,
+    sketches N×H×W uint8 (black on white), ids, sex ("male"/"female"/""), source."""
+    if split == "test":
+        raise ValueError("the test split is held out: never used for training or banks")
+    pack = dict(load_pack(root, split))
+    n = len(pack["sketches"])
+    pack["sex"] = normalise_sex(pack["sex"], n)
+    pack["source"] = np.asarray(pack["source"], dtype=str)
+    pack["ids"] = np.asarray(pack["ids"]).astype(str)
+    return pack
+
+
+def load_split_or_none(root, split: str) -> dict | None:
+    """`load_split`, or None when the data folder has no such split."""
+    try:
+        return load_split(root, split)
+    except (FileNotFoundError, KeyError, TypeError):
+        return None
+
+
+def normalise_sex(values, n: int) -> np.ndarray:
+    """Sex labels → "male" / "female" / "" (unknown). Numbers follow the released code's flag
+    (and FS2K's `gender`): 0 male, 1 female."""
+    out = np.full(n, "", dtype="<U6")
+    for i, v in enumerate(np.asarray(values).tolist()):
+        s = str(v).strip().lower()
+        if s in ("male", "m", "man", "0"):
+            out[i] = "male"
+        elif s in ("female", "f", "woman", "1"):
+            out[i] = "female"
+    return out
+
+
+def augment_all(sketches: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each sketch through `dsf.data.augment.augment_sketch` (pen width, small warp, dropped strokes)."""
+    return np.stack([np.asarray(augment_sketch(s, rng=rng), np.uint8) for s in sketches])
+
+
+def sample_rows(n: int, k: int = 8) -> np.ndarray:
+    """k rows spread evenly over a split (the sample grids' fixed held-out faces)."""
+    return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int))
+
+
+def crops_by_part(sketches: np.ndarray) -> dict[str, np.ndarray]:
+    """B×H×W sketches → part → B×S×S crops (remainder: whole sketch, windows whited)."""
+    from ..components import split_components
+
+    per = [split_components(s) for s in sketches]
+    return {p: np.stack([c[p] for c in per]) for p in PARTS}
