@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# The training campaign behind params/compact128 (issue 11), one resumable command per step.
-# Every step resumes where the previous run stopped; on a fresh machine the run starts from the
-# shipped parameters (--init), which carry the encoders, decoders, generator and discriminator.
-#   RUN=runs/c128_local STAGE1_MIN=25 UNTIL=04:50 bash tools/train_campaign.sh
+# The training campaign behind params/compact128 (issue 11), resumable across working periods.
+#
+#   UNTIL=04:50 bash tools/train_campaign.sh start      # a new run in $RUN
+#   UNTIL=04:50 bash tools/train_campaign.sh continue   # stage 2 on until UNTIL (UTC)
+#   DECAY=2000 bash tools/train_campaign.sh continue    # the final phase: lr → 0 over 2000 steps
+#
+# start:    stage 1 from the shipped auto-encoders (ink-weighted L1, sources balanced ∝ √size)
+#           for STAGE1_MIN minutes, the bank, then stage 2 (fresh feature decoders and
+#           generator; every source equally often) until UNTIL.
+# continue: on the machine that holds $RUN, stage 2 resumes from its checkpoint. On a fresh
+#           machine (no $RUN), the bank is rebuilt with the shipped encoders and stage 2
+#           fine-tunes the shipped feature decoders, generator and discriminator (--init).
+# Then: python -m dsf.train export --out $RUN --params <folder>; python -m dsf evaluate ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:?usage: train_campaign.sh start|continue}
 RUN=${RUN:-runs/c128_local}
 DATA=${DATA:-data/prepared_128}
 INIT=${INIT:-params/compact128}
 export OMP_NUM_THREADS=1   # two single-thread processes beat one two-thread process here
+STAGE2=(--data "$DATA" --out "$RUN" --balance 0 --lambda-fm 5 --lambda-l1 100)
+[ -n "${UNTIL:-}" ] && STAGE2+=(--until "$UNTIL")
+[ -n "${DECAY:-}" ] && STAGE2+=(--lr-decay-steps "$DECAY")
+
 [ -f "$DATA/pack_train.npz" ] || python -m dsf.data prepare --source ../shared/data --out "$DATA" --size 128
-python -m dsf.train stage1 --data "$DATA" --preset compact128 --out "$RUN" --init "$INIT" --balance 0.5 \
-    --minutes "${STAGE1_MIN:-25}" --epochs 100
-python -m dsf.train bank --data "$DATA" --out "$RUN"
-python -m dsf.train stage2 --data "$DATA" --out "$RUN" --init "$INIT" --balance 0 \
-    --lambda-fm 5 --lambda-l1 100 --until "${UNTIL:-04:50}"
+case "$MODE" in
+  start)
+    python -m dsf.train stage1 --data "$DATA" --preset compact128 --out "$RUN" --init "$INIT" --balance 0.5 \
+        --ink-weight 4 --minutes "${STAGE1_MIN:-25}" --epochs 100
+    python -m dsf.train bank --data "$DATA" --out "$RUN"
+    python -m dsf.train stage2 "${STAGE2[@]}" ;;
+  continue)
+    if [ ! -f "$RUN/stage2/checkpoint.npz" ]; then
+      python -m dsf.train bank --data "$DATA" --preset compact128 --out "$RUN" --init "$INIT"
+      python -m dsf.train stage2 "${STAGE2[@]}" --init "$INIT"
+    else
+      python -m dsf.train stage2 "${STAGE2[@]}" --extend
+    fi ;;
+  *) echo "unknown mode $MODE (start|continue)" >&2; exit 2 ;;
+esac
