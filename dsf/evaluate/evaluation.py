@@ -11,7 +11,7 @@ from .baselines import mean_face, nn_retrieval, train_photo_index
 from .effects import locality, reconstruction, refine_response, sketch_pairs
 from .faces import DETECTOR_SIZE, batch_detector
 from .report import build_report, write_outputs
-from .scoring import (SETTINGS, AheadSynthesis, Budget, Scorer, embed, make_plan, paired_rows, run_setting,
+from .scoring import (SETTINGS, AheadSynthesis, Budget, Scorer, ScoringLoop, embed, make_plan, paired_rows,
                       subset_indices)
 from .strokes import REMOVALS, incomplete_sketches
 
@@ -108,16 +108,16 @@ def evaluate(pipe, test: dict, train: dict, out=None, **options) -> dict:
                    np.asarray(test["sketches"][idx]), len(test["ids"]))
     plan = make_plan(len(idx), opts.robust_limit, opts.seed)
     train_photos = np.asarray(train["photos"])
-    nn_lookup = train_photo_index(pipe, train)
+    nn_lookup, mean = train_photo_index(pipe, train), mean_face(train_photos)
     timed(timings, "embed", lambda: embed_sets(pipe, ev, plan, opts, nn_lookup))
     detect, detector_note = batch_detector(opts.detector, opts.detector_size, timings)
-    scorer = score_all(pipe, ev, plan, train_photos, mean_face(train_photos), detect, opts, timings, t_start)
+    scorer = score_all(pipe, ev, plan, train_photos, mean, detect, opts, timings, t_start)
     if opts.effects:
         ev.effects = measure_effects(pipe, ev, opts, timings)
     timings["total"] = time.perf_counter() - t_start
     report = build_report(pipe, ev, plan, scorer, opts, timings, len(train_photos), detector_note, nn_lookup)
     if out is not None:
-        write_outputs(out, report, ev, plan, scorer, mean_face(train_photos)[1], opts)
+        write_outputs(out, report, ev, plan, scorer, mean[1], opts)
     return report
 
 
@@ -158,14 +158,15 @@ def score_all(pipe, ev: Evaluated, plan, train_photos, mean, detect, opts: Optio
     def done(images, key, setting, positions, j0):
         scorer.score(key, setting, positions, j0, images)
         bar.update(1)
-    synth, budget = AheadSynthesis(pipe, opts.threads, done), Budget(t_start, opts.max_minutes)
+    synth = AheadSynthesis(pipe, opts.threads, done)
+    loop = ScoringLoop(pipe, scorer, synth, train_photos, opts.refines, opts.batch,
+                       Budget(t_start, opts.max_minutes), lambda: bar.update(1))
     t = time.perf_counter()
     for s in SETTINGS:
         bar.set_description(f"evaluate [{s}]")
         if s == "strokes_removed":  # only sketches also done intact (the deltas are paired)
             ev.sets[s] = ev.sets[s].take(np.isin(ev.sets[s].positions, ev.sets["intact"].positions))
-        ev.sets[s] = run_setting(pipe, ev.sets[s], s, scorer, synth, train_photos, opts.refines, opts, budget,
-                                 plan.protected[s], lambda: bar.update(1))
+        ev.sets[s] = loop.run(ev.sets[s], s, plan.protected[s])
         jt.gc()
     synth.close()
     timings["synthesis_loop"] = time.perf_counter() - t

@@ -37,26 +37,25 @@ def methods(scorer, refines) -> list:
     return ["mean face"] + nn + [model_key(r) for r in refines]
 
 
-def identity(scorer, ev, key, setting) -> tuple[dict, np.ndarray]:
-    """Top-1 / top-5 rates and median rank of the true photo among the photos of every
-    sketch done intact (the gallery); returns (summary, per-image ranks)."""
-    gallery = ev.sets["intact"].positions
-    truth = np.full(len(ev.indices), -1)
-    truth[gallery] = np.arange(len(gallery))
-    photos = identity_signature(ev.photos[gallery])
-    ranks = identity_ranks(scorer.per_image[(key, setting)]["signature"], photos,
-                           truth[ev.sets[setting].positions])
+def identity(queries: np.ndarray, gallery: np.ndarray, truth: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Top-1 / top-5 rates and median rank of each query's true photo among the gallery
+    signatures; returns (summary, per-image ranks)."""
+    ranks = identity_ranks(queries, gallery, truth)
     return {"top1": top_k_rate(ranks, 1), "top5": top_k_rate(ranks, 5), "median_rank": float(np.median(ranks)),
             "gallery": len(gallery)}, ranks
 
 
 def score_rows(scorer, ev, refines) -> list:
-    """One row per (method, setting): L1, SSIM, face rate, identity."""
+    """One row per (method, setting): L1, SSIM, face rate, identity. The identity gallery is
+    the photos of every sketch done intact."""
+    done = ev.sets["intact"].positions
+    gallery, truth = identity_signature(ev.photos[done]), np.full(len(ev.indices), -1)
+    truth[done] = np.arange(len(done))
     rows = []
     for s in SETTINGS:
         for m in methods(scorer, refines):
             rec = scorer.per_image[(m, s)]
-            ident, rec["rank"] = identity(scorer, ev, m, s)
+            ident, rec["rank"] = identity(rec["signature"], gallery, truth[ev.sets[s].positions])
             rows.append({"method": m, "setting": s, "refine": float(m.split("=")[1]) if m.startswith("model") else None,
                          "n": len(ev.sets[s].positions), "l1": stats(rec["l1"]), "ssim": stats(rec["ssim"]),
                          "face_rate": None if rec["face"] is None else float(rec["face"].mean()),

@@ -186,28 +186,43 @@ class Budget:
             time.perf_counter() - self.start > 60 * self.minutes * BUDGET_SHARE[setting]
 
 
-def run_setting(pipe, sset: SketchSet, setting: str, scorer: Scorer, synth: AheadSynthesis,
-                train_photos, refines, opts, budget: Budget, protected: int, tick) -> SketchSet:
-    """NN retrieval and the model at every refine on one setting's sketches, batch by batch,
-    until done or the budget is spent (never before the `protected` first sketches).
-    Returns the set cut to the sketches done."""
-    m, batch = len(sset.positions), opts.batch
-    for j0 in range(0, m, batch):
-        j1 = min(j0 + batch, m)
-        if j0 >= protected and budget.spent(setting):
-            synth.drain()
-            scorer.cut(setting, slice(0, j0))
-            return sset.take(slice(0, j0))
+@dataclass
+class ScoringLoop:
+    """NN retrieval and the model at every refine on a setting's sketches, batch by batch,
+    each batch's images scored as they come out; `tick` counts finished steps."""
+
+    pipe: object
+    scorer: Scorer
+    synth: AheadSynthesis
+    train_photos: np.ndarray
+    refines: tuple
+    batch: int
+    budget: Budget
+    tick: object
+
+    def run(self, sset: SketchSet, setting: str, protected: int) -> SketchSet:
+        """Run until done or the budget is spent (never before the `protected` first
+        sketches); returns the set cut to the sketches done."""
+        m = len(sset.positions)
+        for j0 in range(0, m, self.batch):
+            if j0 >= protected and self.budget.spent(setting):
+                self.synth.drain()
+                self.scorer.cut(setting, slice(0, j0))
+                return sset.take(slice(0, j0))
+            self.run_batch(sset, setting, j0, min(j0 + self.batch, m))
+        self.synth.drain()
+        return sset
+
+    def run_batch(self, sset: SketchSet, setting: str, j0: int, j1: int) -> None:
         if sset.nn is not None:
-            faces = None if scorer.detect is None else False  # filled in once per photo later
-            scorer.score("NN retrieval", setting, sset.positions, j0, train_photos[sset.nn[j0:j1]], faces)
-        tick()
-        for r in refines:
+            faces = None if self.scorer.detect is None else False  # filled in once per photo later
+            self.scorer.score("NN retrieval", setting, sset.positions, j0, self.train_photos[sset.nn[j0:j1]], faces)
+        self.tick()
+        size = min(self.batch, len(sset.positions))
+        for r in self.refines:
             blended = blend_all(sset.latents, sset.projected, dict.fromkeys(PARTS, r), slice(j0, j1))
-            synth.submit({p: pad(v, min(batch, m)) for p, v in blended.items()}, j1 - j0,
-                         model_key(r), setting, sset.positions, j0)
-    synth.drain()
-    return sset
+            self.synth.submit({p: pad(v, size) for p, v in blended.items()}, j1 - j0,
+                              model_key(r), setting, sset.positions, j0)
 
 
 def model_key(refine: float) -> str:
