@@ -32,6 +32,11 @@ class Config:
               depends on the whole face; fewer steps keep the published bottleneck size. Each
               skipped step also halves the bottleneck channels, so the cost stays about equal.
     generator_blocks: residual blocks at the generator's bottleneck (published: 9).
+    generator_upsample: "transpose" (published: ConvTranspose k3 s2 with output_padding 1) or
+              "resize" (nearest-neighbour ×2, then a 3×3 conv). A transposed conv's last row and
+              column receive fewer kernel taps than the others; stacked, that leaves a fixed
+              speckle in the image's bottom-right corner, and uneven tap overlap elsewhere
+              favours checkerboards. Resize-then-convolve treats every pixel alike.
     k:        neighbours in manifold projection (released code: 15; the paper settles on 10).
     solver:   "exact" (the paper: minimum-norm locally-linear weights with Σw = 1) or
               "released" (the released code's solve: Σw = 1 kept by writing w₀ = 1 − Σ others,
@@ -53,6 +58,7 @@ class Config:
     ngf: int = 56
     generator_down: int = 4
     generator_blocks: int = 9
+    generator_upsample: str = "transpose"
     k: int = 15
     solver: str = "released"
     bn_mode: dict = field(default_factory=lambda: {"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "sample"})
@@ -65,6 +71,8 @@ class Config:
             raise ValueError(f"solver must be 'exact' or 'released', got {self.solver!r}")
         if not 1 <= self.generator_down <= 5 or self.canvas >> self.generator_down < 4:
             raise ValueError(f"generator_down must be 1..5 and leave a bottleneck of at least 4×4, got {self.generator_down}")
+        if self.generator_upsample not in ("transpose", "resize"):
+            raise ValueError(f"generator_upsample must be 'transpose' or 'resize', got {self.generator_upsample!r}")
         if self.generator_blocks < 0:
             raise ValueError(f"generator_blocks must be >= 0, got {self.generator_blocks}")
         for stage, mode in self.bn_mode.items():
@@ -100,12 +108,12 @@ PRESETS = {
     # the published generator's 32×32 bottleneck (2 downsamplings at 128² instead of 4).
     "compact128": Config(
         name="compact128", canvas=128, width=0.25, latent=256, feature_channels=32, ngf=56,
-        generator_down=2, k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
+        generator_down=2, generator_upsample="resize", k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
         bn_momentum=0.1,
     ),
     "compact256": Config(
         name="compact256", canvas=256, width=0.25, latent=256, feature_channels=32, ngf=56,
-        generator_down=3, k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
+        generator_down=3, generator_upsample="resize", k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
         bn_momentum=0.1,
     ),
 }

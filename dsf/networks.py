@@ -146,6 +146,14 @@ def feature_decoder(cfg: Config, size: int) -> ComponentDecoder:
     return ComponentDecoder(cfg, size, ComponentDecoder.FEATURE_WIDTHS, cfg.feature_channels)
 
 
+def upsample(cin: int, cout: int, kind: str) -> list:
+    """×2 upsampling layers: the published ConvTranspose, or nearest resize + 3×3 conv
+    (`Config.generator_upsample` says why)."""
+    if kind == "transpose":
+        return [nn.ConvTranspose(cin, cout, 3, stride=2, padding=1, output_padding=1)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv(cin, cout, 3)]
+
+
 class Generator(nn.Module):
     """pix2pixHD global generator: fused feature map → RGB in [-1, 1] (paper: Image Synthesis).
     `cfg.generator_down` stride-2 steps, `cfg.generator_blocks` residual blocks between them."""
@@ -159,11 +167,7 @@ class Generator(nn.Module):
         layers += [ResnetBlock(ngf * 2**n_down, "instance") for _ in range(n_blocks)]
         for i in range(n_down, 0, -1):
             a = ngf * 2**i
-            layers += [
-                nn.ConvTranspose(a, a // 2, 3, stride=2, padding=1, output_padding=1),
-                nn.InstanceNorm(a // 2, affine=True),
-                nn.ReLU(),
-            ]
+            layers += [*upsample(a, a // 2, cfg.generator_upsample), nn.InstanceNorm(a // 2, affine=True), nn.ReLU()]
         layers += [nn.ReflectionPad2d(3), nn.Conv(ngf, 3, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 

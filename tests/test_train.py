@@ -207,3 +207,18 @@ def test_ink_weighted_l1_counts_strokes_more():
     assert ink_weighted_l1(b, s, 0.0).item() == pytest.approx(l1(b, s).item())
     assert ink_weighted_l1(b, s, 4.0).item() > 2 * l1(b, s).item()  # a blank decoding costs more
     assert ink_weighted_l1(s, s, 4.0).item() == 0.0
+
+
+@pytest.mark.parametrize("kind", ["transpose", "resize"])
+def test_upsampling_treats_the_last_row_alike_only_when_resizing(kind):
+    """The cause of the published generator's bottom-right speckle: on a constant input a
+    transposed conv's last row and column differ from the rest; resize + conv do not."""
+    from jittor import nn
+
+    from dsf.networks import upsample
+
+    layers = nn.Sequential(*upsample(4, 3, kind))
+    out = layers(jt.ones((1, 4, 8, 8))).numpy()[0]
+    corner_like_interior = np.allclose(out[:, -1, -1], out[:, -3, -3], atol=1e-5)  # same row/column parity
+    assert corner_like_interior == (kind == "resize")
+    assert np.allclose(out, out[:, :1, :1], atol=1e-5) == (kind == "resize")  # transpose: checkerboard too
