@@ -170,6 +170,12 @@ def test_resume_bank_and_export(tmp_path):
     other = build_stage2(CFG.replace(generator_down=3))[0]["generator"]
     assert init_from_params(tmp_path / "params", {"generator": other}) == ["generator"]  # shaped otherwise: left
 
+    # `stage2 --init params` on a machine without the run: the bank comes from the folder's encoders.
+    m = train_stage2(None, CFG, tmp_path / "finetune", epochs=1, batch=8, max_steps=1, init=tmp_path / "params", **kw)
+    assert m["step"] == 1 and m["init"] == str(tmp_path / "params")
+    tuned_bank, _ = load_bank_arrays(tmp_path / "finetune" / "bank.npz")
+    np.testing.assert_allclose(tuned_bank["mouth"], banks2["mouth"].vectors, rtol=2e-2, atol=2e-2)
+
 
 def test_epoch_rows_balance_evens_out_sources_and_is_reproducible():
     from dsf.train.checkpoint import epoch_rows

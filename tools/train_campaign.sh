@@ -31,8 +31,7 @@ case "$MODE" in
     python -m dsf.train bank --data "$DATA" --out "$RUN"
     python -m dsf.train stage2 "${STAGE2[@]}" ;;
   continue)
-    if [ ! -f "$RUN/stage2/checkpoint.npz" ]; then
-      python -m dsf.train bank --data "$DATA" --preset compact128 --out "$RUN" --init "$INIT"
+    if [ ! -f "$RUN/stage2/checkpoint.npz" ]; then   # builds the bank with the shipped encoders
       python -m dsf.train stage2 "${STAGE2[@]}" --init "$INIT"
     else
       python -m dsf.train stage2 "${STAGE2[@]}" --extend

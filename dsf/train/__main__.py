@@ -19,13 +19,14 @@ from dsf.config import Config, preset
 
 
 def _config(args) -> Config:
+    """--config, else --preset, else the run's config.json, else that of the --init folder, else compact128."""
     if getattr(args, "config", None):
         return Config.from_dict(json.loads(Path(args.config).read_text()))
-    run_cfg = Path(args.out) / "config.json"
     if getattr(args, "preset", None):
         return preset(args.preset)
-    if run_cfg.exists():
-        return Config.from_dict(json.loads(run_cfg.read_text()))
+    for folder in (args.out, getattr(args, "init", None)):
+        if folder and (Path(folder) / "config.json").exists():
+            return Config.from_dict(json.loads((Path(folder) / "config.json").read_text()))
     return preset("compact128")
 
 

@@ -58,6 +58,7 @@ def save_bank(path, latents: dict, labels: dict) -> Path:
             raise ValueError(f"label {name!r} has {len(values)} rows, the bank {n}")
         arrays[f"label/{name}"] = values
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(path)

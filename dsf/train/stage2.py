@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import PARTS
 from ..config import Config
-from .bank import encode_all, load_bank_arrays
+from .bank import build_bank, encode_all, load_bank_arrays
 from .data import load_split, load_split_or_none, sample_rows
 from .runner import Budget, StageRun, new_meta
 from .stage1 import load_encoders
@@ -138,7 +138,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     from .._jittor import jt
 
     pack = pack if pack is not None else load_split(data_root, "train")
-    bank = _bank_for(out, pack)
+    bank = _bank_for(data_root, cfg, out, pack, init)
     val_sketches, val_photos, val_latents = _validation(out, cfg, pack, val if val is not None else
                                                         load_split_or_none(data_root, "val"), init)
     gmods, disc = build_stage2(cfg)
@@ -186,9 +186,12 @@ def record_phase(meta: dict, **phase) -> int | None:
     return phases[-1]["from_step"] + steps if steps else None
 
 
-def _bank_for(out, pack: dict) -> dict:
-    """part → N×latent rows of `<out>/bank.npz`, checked to line up with the training pack."""
+def _bank_for(data_root, cfg: Config, out, pack: dict, init=None) -> dict:
+    """part → N×latent rows of `<out>/bank.npz`, checked to line up with the training pack. A run
+    that fine-tunes the kit parameter folder `init` builds its bank with that folder's encoders."""
     path = Path(out) / "bank.npz"
+    if not path.exists() and init:
+        build_bank(data_root, cfg, out, pack=pack, init=init)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `python -m dsf.train bank` first")
     bank, labels = load_bank_arrays(path)
