@@ -224,6 +224,7 @@ def test_evaluate_end_to_end(packs_and_pipeline, tmp_path):
     assert mean_face["top1"] == pytest.approx(saved["identity_chance"]["top1"])  # one image for all: chance
     assert isinstance(saved["checks"]["removed_r=1_beats_r=0_l1_by_2se"], bool)
     assert "## Locality" in md and "## Identity" in md and "## Stage-1 reconstruction" in md
+    assert "r=1 beats r=0 by ≥ 2 standard errors" in md
 
 
 def test_nn_retrieval_matches_by_id(packs_and_pipeline):

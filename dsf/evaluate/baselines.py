@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..config import PARTS
@@ -33,20 +35,35 @@ def bank_ids(pipe) -> np.ndarray | None:
     return ids[0]
 
 
-def train_photo_index(pipe, train: dict) -> tuple[dict | None, np.ndarray | None, str | None]:
-    """(id → training-pack row, bank ids, a note when NN retrieval is not available).
+@dataclass
+class Reference:
+    """What the baselines need from the training pack: its photos, their mean, and for NN
+    retrieval the bank ids and id → training-pack row (`index` None, with `note` saying
+    why, when the banks carry no shared ids)."""
 
-    Raises ValueError when bank ids are missing from the pack: the pack is not the one the
-    model was trained on, and NN retrieval would show the wrong photos."""
+    photos: np.ndarray
+    mean: np.ndarray
+    mean_u8: np.ndarray
+    ids: np.ndarray | None
+    index: dict | None
+    note: str | None = None
+
+
+def reference(pipe, train: dict) -> Reference:
+    """The training side of the baselines. Raises ValueError when bank ids are missing from
+    the pack: it is not the pack the model was trained on, and NN retrieval would show the
+    wrong photos."""
+    photos = np.asarray(train["photos"])
     ids = bank_ids(pipe)
     if ids is None:
-        return None, None, "not available: the banks carry no shared per-row 'id' label"
+        return Reference(photos, *mean_face(photos), None, None,
+                         "not available: the banks carry no shared per-row 'id' label")
     index = {v: i for i, v in enumerate(np.asarray(train["ids"]).astype(str))}
     missing = sorted(set(ids) - set(index))
     if missing:
         raise ValueError(f"{len(missing)} bank ids are not in the training pack (e.g. {missing[:3]}): "
                          f"is this the pack the model was trained on?")
-    return index, ids, None
+    return Reference(photos, *mean_face(photos), ids, index)
 
 
 def nn_retrieval(pipe, latents: dict, train_index: dict, ids: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._jittor import jt
-from .baselines import mean_face, nn_retrieval, train_photo_index
+from .baselines import Reference, nn_retrieval, reference
 from .effects import locality, reconstruction, refine_response, sketch_pairs
 from .faces import DETECTOR_SIZE, batch_detector
 from .report import build_report, write_outputs
@@ -107,17 +107,16 @@ def evaluate(pipe, test: dict, train: dict, out=None, **options) -> dict:
     ev = Evaluated(idx, np.asarray(test["ids"][idx]).astype(str), np.asarray(test["photos"][idx]),
                    np.asarray(test["sketches"][idx]), len(test["ids"]))
     plan = make_plan(len(idx), opts.robust_limit, opts.seed)
-    train_photos = np.asarray(train["photos"])
-    nn_lookup, mean = train_photo_index(pipe, train), mean_face(train_photos)
-    timed(timings, "embed", lambda: embed_sets(pipe, ev, plan, opts, nn_lookup))
+    ref = reference(pipe, train)
+    timed(timings, "embed", lambda: embed_sets(pipe, ev, plan, opts, ref))
     detect, detector_note = batch_detector(opts.detector, opts.detector_size, timings)
-    scorer = score_all(pipe, ev, plan, train_photos, mean, detect, opts, timings, t_start)
+    scorer = score_all(pipe, ev, plan, ref, detect, opts, timings, t_start)
     if opts.effects:
         ev.effects = measure_effects(pipe, ev, opts, timings)
     timings["total"] = time.perf_counter() - t_start
-    report = build_report(pipe, ev, plan, scorer, opts, timings, len(train_photos), detector_note, nn_lookup)
+    report = build_report(pipe, ev, plan, scorer, ref, opts, timings, detector_note)
     if out is not None:
-        write_outputs(out, report, ev, plan, scorer, mean[1], opts)
+        write_outputs(out, report, ev, plan, scorer, ref.mean_u8, opts)
     return report
 
 
@@ -129,7 +128,7 @@ def timed(timings: dict, name: str, step):
     return result
 
 
-def embed_sets(pipe, ev: Evaluated, plan, opts: Options, nn_lookup) -> None:
+def embed_sets(pipe, ev: Evaluated, plan, opts: Options, ref: Reference) -> None:
     """Encode and project both settings (in processing order); NN-retrieval rows."""
     intact = plan.positions["intact"]
     ev.sets["intact"] = embed(pipe, intact, ev.sketches[intact], opts.batch)
@@ -137,13 +136,12 @@ def embed_sets(pipe, ev: Evaluated, plan, opts: Options, nn_lookup) -> None:
     incomplete = incomplete_sketches(ev.sketches[removed], ev.indices[removed], opts.drop_fraction, opts.seed,
                                      opts.removal)
     ev.sets["strokes_removed"] = embed(pipe, removed, incomplete, opts.batch)
-    index, ids, _ = nn_lookup
-    if index is not None:
+    if ref.index is not None:
         for sset in ev.sets.values():
-            sset.nn = nn_retrieval(pipe, sset.latents, index, ids)
+            sset.nn = nn_retrieval(pipe, sset.latents, ref.index, ref.ids)
 
 
-def score_all(pipe, ev: Evaluated, plan, train_photos, mean, detect, opts: Options, timings, t_start) -> Scorer:
+def score_all(pipe, ev: Evaluated, plan, ref: Reference, detect, opts: Options, timings, t_start) -> Scorer:
     """The baselines and the model at every refine on both settings, scored per image."""
     from tqdm import tqdm
 
@@ -152,14 +150,14 @@ def score_all(pipe, ev: Evaluated, plan, train_photos, mean, detect, opts: Optio
     scorer = Scorer(ev.photos, detect, show, timings)
     steps = sum(-(-len(ev.sets[s].positions) // opts.batch) * (len(opts.refines) + 1) for s in SETTINGS)
     bar = tqdm(total=steps, desc="evaluate", disable=not opts.progress, mininterval=2)
-    found = queue_reference_faces(scorer, ev, train_photos, mean[1])
-    score_mean_face(scorer, ev.sets["intact"].positions, mean, opts.batch)
+    found = queue_reference_faces(scorer, ev, ref)
+    score_mean_face(scorer, ev.sets["intact"].positions, ref, opts.batch)
 
     def done(images, key, setting, positions, j0):
         scorer.score(key, setting, positions, j0, images)
         bar.update(1)
     synth = AheadSynthesis(pipe, opts.threads, done)
-    loop = ScoringLoop(pipe, scorer, synth, train_photos, opts.refines, opts.batch,
+    loop = ScoringLoop(pipe, scorer, synth, ref.photos, opts.refines, opts.batch,
                        Budget(t_start, opts.max_minutes), lambda: bar.update(1))
     t = time.perf_counter()
     for s in SETTINGS:
@@ -177,26 +175,25 @@ def score_all(pipe, ev: Evaluated, plan, train_photos, mean, detect, opts: Optio
     return scorer
 
 
-def score_mean_face(scorer: Scorer, positions, mean, batch: int) -> None:
+def score_mean_face(scorer: Scorer, positions, ref: Reference, batch: int) -> None:
     """The mean face against every intact sketch's photo (float image for the metrics, the
     uint8 copy for the grids; its face is detected once, see `queue_reference_faces`)."""
-    mean_f, mean_u8 = mean
     faces = None if scorer.detect is None else False
     for j0 in range(0, len(positions), batch):
         size = min(batch, len(positions) - j0)
-        scorer.score("mean face", "intact", positions, j0, np.broadcast_to(mean_f, (size,) + mean_f.shape), faces)
-    scorer.shown[("mean face", "intact")] = {p: mean_u8 for p in scorer.show["intact"]}
+        scorer.score("mean face", "intact", positions, j0, np.broadcast_to(ref.mean, (size,) + ref.mean.shape), faces)
+    scorer.shown[("mean face", "intact")] = {p: ref.mean_u8 for p in scorer.show["intact"]}
 
 
-def queue_reference_faces(scorer: Scorer, ev: Evaluated, train_photos, mean_u8) -> dict:
+def queue_reference_faces(scorer: Scorer, ev: Evaluated, ref: Reference) -> dict:
     """Queue the detector on the real photos, the mean face (once) and each retrieved
     training photo (once, they repeat); arrays that fill in while the loop runs."""
     if scorer.detect is None:
         return {}
     nn = [s.nn for s in ev.sets.values() if s.nn is not None]
     rows = np.unique(np.concatenate(nn)) if nn else None
-    return {"real": scorer.detect_later(ev.photos), "mean": scorer.detect_later(mean_u8[None]),
-            "nn_rows": rows, "nn": None if rows is None else scorer.detect_later(train_photos[rows])}
+    return {"real": scorer.detect_later(ev.photos), "mean": scorer.detect_later(ref.mean_u8[None]),
+            "nn_rows": rows, "nn": None if rows is None else scorer.detect_later(ref.photos[rows])}
 
 
 def fill_reference_faces(scorer: Scorer, ev: Evaluated, found: dict) -> None:

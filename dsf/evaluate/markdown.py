@@ -94,6 +94,21 @@ def robustness(rep: dict) -> list:
         lines.append(f"| {k} | {v['l1_intact']:.4f} | {v['l1_removed']:.4f} | {v['l1_change']:+.4f} ± "
                      f"{v['l1_change_sem']:.4f} | {v['ssim_intact']:.4f} | {v['ssim_removed']:.4f} | "
                      f"{v['ssim_change']:+.4f} ± {v['ssim_change_sem']:.4f} | {dface} |")
+    return lines + paired_refine_lines(rep)
+
+
+def paired_refine_lines(rep: dict) -> list:
+    """Highest minus lowest refine on the incomplete sketches, paired per sketch."""
+    checks = rep["checks"]
+    keys = [k for k in checks if k.startswith("removed_") and isinstance(checks[k], dict)]
+    lines = [""] if keys else []
+    for k in keys:
+        pair, metric = k.rsplit("_", 1)
+        hi, lo = pair[len("removed_"):].split("_minus_")
+        verdict = checks[k.replace("_minus_", "_beats_") + "_by_2se"]
+        lines.append(f"- {setting_titles(rep)['strokes_removed']}, {hi} − {lo}, {metric.upper()}: "
+                     f"{_fmt(checks[k])} (paired; {hi} beats {lo} by ≥ 2 standard errors: "
+                     f"{'yes' if verdict else 'no'})")
     return lines
 
 

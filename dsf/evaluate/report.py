@@ -125,12 +125,11 @@ def effect_summary(effects: dict | None) -> dict:
             "reconstruction": effects["reconstruction"], "effect_pairs": len(effects["pairs"]["a"])}
 
 
-def nn_note(ev, nn_lookup) -> str:
+def nn_note(ev, ref) -> str:
     """How NN retrieval was done, why it was not, or a warning about leaked test ids."""
-    _, ids, unavailable = nn_lookup
-    if unavailable:
-        return unavailable
-    leaked = set(ev.ids) & set(ids)
+    if ref.note:
+        return ref.note
+    leaked = set(ev.ids) & set(ref.ids)
     if leaked:
         return f"warning: {len(leaked)} test ids are also bank rows (leak)"
     return "nearest training face by concatenated 5-part sketch latents (bank rows), photo matched by id"
@@ -158,7 +157,7 @@ def metric_definitions(detector_note: str, detector_size: int) -> dict:
     return {**DEFINITIONS, "ssim": ssim, "face_rate": {"detector": detector_note, "input_size": detector_size}}
 
 
-def build_report(pipe, ev, plan, scorer, opts, timings, n_train_photos, detector_note, nn_lookup) -> dict:
+def build_report(pipe, ev, plan, scorer, ref, opts, timings, detector_note) -> dict:
     """Everything measured, as one JSON-ready dict."""
     rows = score_rows(scorer, ev, opts.refines)
     table = {(r["method"], r["setting"]): r for r in rows}
@@ -166,11 +165,11 @@ def build_report(pipe, ev, plan, scorer, opts, timings, n_train_photos, detector
     removed, intact = ev.sets["strokes_removed"], ev.sets["intact"]
     n = len(intact.positions)
     return {
-        **run_fields(pipe, ev, plan, opts, n_train_photos),
+        **run_fields(pipe, ev, plan, opts, len(ref.photos)),
         "ink_removed": removal_summary(ink_removed(ev.sketches[removed.positions], removed.sketches)),
         "metrics": metric_definitions(detector_note, opts.detector_size),
         "face_rate_real_photos": float(ev.faces["real"][intact.positions].mean()) if "real" in ev.faces else None,
-        "nn_retrieval": nn_note(ev, nn_lookup),
+        "nn_retrieval": nn_note(ev, ref),
         "rows": rows,
         "checks": {**baseline_checks(scorer, table, opts.refines), **refine_checks(scorer, rob, opts.refines)},
         "robustness": rob,
