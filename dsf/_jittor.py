@@ -1,18 +1,70 @@
 """The kit's one way in to Jittor: `from ._jittor import jt`.
 
-Jittor keys every compiled kernel on the command that built it, which starts with the path
-of the Python interpreter as this process spells it. A notebook kernel spells it
-`…/bin/python3.11`, a shell `…/bin/python`, so the two kept recompiling each other's
-kernels (about 30 s on the sketch pad's first face, every time one followed the other).
-Naming the interpreter one way makes the cache shared.
+Importing Jittor through here does four things beyond `import jittor`:
+
+- **Says when Jittor compiles for the first time.** The first `import jittor` on a machine
+  builds Jittor's core into its cache (`~/.cache/jittor/…`), 2–4 minutes of silence; the kit
+  says so on stderr before, and how long it took after.
+- **Keeps Jittor's C++ output out of Python in notebook kernels.** In a Jupyter kernel Jittor
+  routes C++ `std::cout`/`std::cerr` into `sys.stdout`/`sys.stderr` through Python calls made
+  without the GIL. Its operator compiler writes from its own threads, so while operators
+  compile (a cold cache) a write that lands while the main thread has released the GIL
+  dereferences no thread state and the kernel dies of SIGSEGV, silently (Jittor's crash handler
+  writes through the same path and faults again). That was notebook 05 on a fresh machine. The
+  kit keeps the streams on the process's file descriptors, which ipykernel captures and shows
+  in the notebook from its own thread.
+- **Keeps a child's death from killing this process.** Jittor installs a SIGCHLD handler that
+  ends the whole process at once (`quick_exit(1)`: no traceback, no atexit, and its one log
+  line lost wherever stderr is captured) when any child process dies by a signal other than
+  SIGTERM. Meant for its own data-loader workers, which the kit does not use, it turned that
+  kernel's death into pytest exiting with status 1 and no summary. The kit puts the previous
+  handler back, so a dead child is reported by whoever started it (nbclient: DeadKernelError).
+- **Names the interpreter one way.** Jittor keys every compiled kernel on the command that
+  built it, which starts with the path of the Python interpreter as this process spells it. A
+  notebook kernel spells it `…/bin/python3.11`, a shell `…/bin/python`, so the two kept
+  recompiling each other's kernels (about 30 s on the sketch pad's first face, every time one
+  followed the other). Naming the interpreter one way makes the cache shared.
+
+The stream fix needs the kit to be first to import Jittor in a kernel: one that ran
+`import jittor` before `import dsf` keeps Jittor's redirection.
 """
+import glob
 import os
+import signal
 import sys
+import threading
+import time
 import warnings
 
 from . import _env  # noqa: F401  (environment defaults must precede the import)
 
-import jittor as jt  # noqa: E402
+import jittor_utils  # noqa: E402  (cheap: finds Jittor's cache folder; `import jittor` fills it)
+
+
+def core_is_compiled(cache_path: str) -> bool:
+    """Whether Jittor's core library is already built in `cache_path` (the folder Jittor keys
+    on its version, the compiler, Python and the CPU)."""
+    return bool(glob.glob(os.path.join(cache_path, "jittor_core*")))
+
+
+def import_jittor():
+    """`import jittor`, with a note on stderr when it compiles Jittor's core first, its C++
+    streams left on the file descriptors, and the SIGCHLD handler from before it put back."""
+    jittor_utils.is_in_ipynb = False  # read when Jittor loads its C++ core: no redirection
+    cold = not core_is_compiled(jittor_utils.cache_path)
+    if cold:
+        print("dsf: first use of Jittor here: compiling its core into "
+              f"{jittor_utils.cache_path} (once; 2-4 minutes on a 2-core CPU) ...", file=sys.stderr, flush=True)
+    start = time.monotonic()
+    previous = signal.getsignal(signal.SIGCHLD)
+    import jittor
+
+    if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL if previous is None else previous)
+    if cold:
+        print(f"dsf: Jittor's core compiled in {time.monotonic() - start:.0f} s; "
+              "later imports take a second or two.", file=sys.stderr, flush=True)
+    return jittor
 
 
 def canonical_interpreter(path: str | None = None) -> str:
@@ -31,6 +83,7 @@ def canonical_interpreter(path: str | None = None) -> str:
     return path
 
 
+jt = import_jittor()
 jt.flags.python_path = canonical_interpreter()
 # Jittor's kernels are built with -Ofast, which turns on flush-to-zero for the whole process;
 # numpy then warns, on its first float64 `finfo`, that the smallest subnormal is zero.

@@ -23,8 +23,7 @@ def random_banks(config, rows=24, seed=0):
 
 @pytest.fixture(scope="session")
 def tiny_pipeline():
-    import jittor as jt
-
+    from dsf._jittor import jt
     from dsf.networks import build_networks
     from dsf.pipeline import Pipeline
 

@@ -1,7 +1,16 @@
-"""The kit's Jittor setup: one spelling of the interpreter, so compiled kernels are shared
-between notebook kernels (`…/python3.11`) and shells (`…/python`)."""
+"""The kit's Jittor setup (dsf._jittor): one spelling of the interpreter, so compiled kernels
+are shared between notebook kernels (`…/python3.11`) and shells (`…/python`); in a notebook
+kernel Jittor's C++ output stays out of Python; a child process dying by a signal does not end
+the process; the first compile is announced."""
 import os
+import subprocess
+import sys
+import textwrap
 
+import jittor_utils
+import nbformat
+
+from dsf import _jittor
 from dsf._jittor import canonical_interpreter, jt
 
 
@@ -32,3 +41,61 @@ def test_a_virtual_environments_interpreter_stays_in_the_environment(tmp_path):
 
 def test_jittor_compiles_with_the_canonical_interpreter():
     assert jt.flags.python_path == canonical_interpreter()
+
+
+def test_a_child_killed_by_a_signal_does_not_end_the_process():
+    # Jittor's own SIGCHLD handler would quick_exit(1) here: that is how a notebook kernel dying
+    # under nbclient ended pytest with no summary. Run apart, so a regression cannot end pytest.
+    script = textwrap.dedent("""
+        import os, signal, subprocess, sys
+        from dsf._jittor import jt
+        jt.nn.conv2d(jt.ones((1, 3, 8, 8)), jt.ones((2, 3, 3, 3))).sync()  # loads the op libraries too
+        child = subprocess.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
+        print("alive after the child died by signal", -child.returncode)
+    """)
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "alive after the child died by signal 11" in res.stdout
+
+
+def test_the_first_compile_is_announced_with_its_duration(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(jittor_utils, "cache_path", str(tmp_path))       # an empty cache: cold
+    assert _jittor.import_jittor() is jt
+    err = capsys.readouterr().err
+    assert "compiling its core into " + str(tmp_path) in err and "2-4 minutes" in err
+    assert "core compiled in " in err
+
+
+def test_a_warm_cache_imports_silently(tmp_path, monkeypatch, capsys):
+    (tmp_path / "jittor_core.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+    monkeypatch.setattr(jittor_utils, "cache_path", str(tmp_path))
+    assert _jittor.import_jittor() is jt
+    assert capsys.readouterr().err == ""
+
+
+def test_in_a_notebook_kernel_jittors_cpp_output_does_not_call_into_python():
+    # Jittor would route C++ output into sys.stderr by calling Python without the GIL, from its
+    # compiler threads too: on a cold cache the kernel running notebook 05 died of SIGSEGV.
+    from nbclient import NotebookClient
+
+    cell = textwrap.dedent("""
+        import os, sys
+        os.environ["log_silent"] = "0"             # let Jittor's C++ log speak
+
+        class Recorder:
+            text = ""
+            def write(self, s): self.text += s; return len(s)
+            def flush(self): pass
+
+        kernel_stderr, sys.stderr = sys.stderr, Recorder()   # where Jittor would redirect to
+        recorder = sys.stderr
+        from dsf._jittor import jt
+        import jittor_utils
+        sys.stderr = kernel_stderr
+        jittor_utils.LOG.w("hello from C++")
+        print("C++ output reached Python:", "hello from C++" in recorder.text)
+    """)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
+    assert "C++ output reached Python: False" in printed, printed[-2000:]

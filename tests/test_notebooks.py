@@ -35,8 +35,7 @@ MAIN_FIGURES = {
 
 def tiny_params(folder: Path) -> Path:
     """A tiny random-weight model in the kit layout (canvas 128, narrow, 60-row banks)."""
-    import jittor as jt
-
+    from dsf._jittor import jt
     from dsf.config import PARTS, preset
     from dsf.manifold import Bank
     from dsf.networks import build_networks
