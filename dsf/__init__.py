@@ -13,7 +13,8 @@ stages (`components`, `manifold`) load instantly.
 from . import _env  # noqa: F401  (must run before any `import jittor`)
 from .config import PARTS, PRESETS, Config, preset
 
-__all__ = ["PARTS", "PRESETS", "Config", "preset", "load_pipeline", "Pipeline", "Trace"]
+__all__ = ["PARTS", "PRESETS", "Config", "preset", "load_pipeline", "Pipeline", "Trace", "align_sketch",
+           "AlignedSketch"]
 __version__ = "0.1.0"
 
 
@@ -23,4 +24,8 @@ def __getattr__(name):
         from . import pipeline
 
         return getattr(pipeline, name)
+    if name in ("align_sketch", "AlignedSketch"):  # lazy too: OpenCV, and mediapipe once a face is looked for
+        from . import sketch_align
+
+        return getattr(sketch_align, name)
     raise AttributeError(f"module 'dsf' has no attribute {name!r}")

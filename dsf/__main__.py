@@ -2,6 +2,7 @@
 
     python -m dsf generate sample_sketches/*.png --out out/          # faces from sketches
     python -m dsf generate my.png --refine 0.7 --part eye1=1 --sex female --k 10 --shadow --strip
+    python -m dsf generate scan.jpg --align                          # find the face, warp it onto the template
 
 `prepare`, `train`, `evaluate` and `bench` hand their arguments to `dsf.data`, `dsf.train`,
 `dsf.evaluate` and `dsf.bench`.
@@ -12,6 +13,8 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+
+import numpy as np
 
 DELEGATES = {"prepare": "dsf.data", "train": "dsf.train", "evaluate": "dsf.evaluate", "bench": "dsf.bench"}
 
@@ -42,7 +45,31 @@ def generate_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out", help="output folder (default: out/)")
     p.add_argument("--shadow", action="store_true", help="also write the drawing-guidance shadow")
     p.add_argument("--strip", action="store_true", help="also write a stage strip (sketch, shadow, fused map, face)")
+    p.add_argument("--align", action="store_true", help="find the face (MediaPipe's face mesh: pip install -r "
+                   "requirements-train.txt) and warp it onto the template first, for scans, photos of drawings "
+                   "and sketches from elsewhere; also writes NAME_aligned.png")
     return p
+
+
+def _sketch_for(path: str, canvas: int, align: bool, out: Path) -> tuple[np.ndarray, list[str]]:
+    """The input the pipeline gets and what to tell the user about it: with `align` the aligned
+    sketch (also saved as NAME_aligned.png), otherwise the loaded canvas, landmark-checked when
+    MediaPipe is installed and the cheap ink check (in load_sketch) found nothing."""
+    from PIL import Image
+
+    from .images import load_sketch, template_problem
+    from .sketch_align import align_sketch, check_template, landmarker_available
+
+    if not align:
+        sketch = load_sketch(path, canvas)
+        problem = check_template(sketch) if template_problem(sketch) is None and landmarker_available() else None
+        return sketch, [problem] if problem else []
+    aligned = align_sketch(path, canvas)
+    Image.fromarray(aligned.sketch).save(out / f"{Path(path).stem}_aligned.png")
+    how = f"{aligned.method}, {aligned.attempt} copy" if aligned.attempt else aligned.method
+    news = (f"aligned ({how}): the face was {aligned.offset_frac:.0%} of the canvas off the template" if aligned.moved
+            else f"already on the template ({how}); left as it is")
+    return aligned.sketch, [news] + ([aligned.warning] if aligned.warning else [])
 
 
 def generate(argv: list[str]) -> int:
@@ -53,9 +80,13 @@ def generate(argv: list[str]) -> int:
     from . import load_pipeline
     from .images import SketchError
     from .params import ParamsError
+    from .sketch_align import INSTALL_HINT, AlignmentError, landmarker_available
 
     refine = dict.fromkeys(("eye1", "eye2", "nose", "mouth", "remainder"), args.refine)
     refine.update(dict(args.part))
+    if args.align and not landmarker_available():
+        print(f"error: --align: {INSTALL_HINT}", file=sys.stderr)
+        return 2
     try:
         pipe = load_pipeline(args.params)
     except ParamsError as e:
@@ -69,10 +100,11 @@ def generate(argv: list[str]) -> int:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                trace = pipe.run(path, refine=refine, sex=args.sex, k=args.k, shadow=args.shadow or args.strip)
-            for w in caught:
-                tqdm.write(f"{path}: {w.message}")
-        except SketchError as e:
+                sketch, notes = _sketch_for(path, pipe.config.canvas, args.align, out)
+                trace = pipe.run(sketch, refine=refine, sex=args.sex, k=args.k, shadow=args.shadow or args.strip)
+            for note in dict.fromkeys(notes + [str(w.message) for w in caught]):  # once each, in order
+                tqdm.write(f"{path}: {note}")
+        except (SketchError, AlignmentError) as e:
             failures += 1
             tqdm.write(f"skipped {path}: {e}")
             continue

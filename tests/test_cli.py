@@ -1,6 +1,8 @@
 """The command line end to end, on a tiny random-weight folder in the kit's layout."""
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +11,8 @@ from PIL import Image
 from conftest import TINY, drawn_face, random_banks
 from dsf.networks import build_networks
 from dsf.params import save_model
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_sketches"
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +66,51 @@ def test_bench_prints_a_table_with_every_measure(tiny_params, tmp_path):
     for key in ("end_to_end_s", "generator_s", "one_part_update_s", "stroke_to_face_s", "peak_rss_gb"):
         value = rows[key].split("|")[2].strip()
         assert float(value) > 0, rows[key]
+
+
+def test_every_refused_file_is_skipped_with_one_line_and_the_rest_is_made(tiny_params, tmp_path):
+    from test_images import bad_files
+
+    files = bad_files(tmp_path)
+    good = tmp_path / "face.png"
+    Image.fromarray(drawn_face(300)).save(good)
+    res = run_cli("generate", good, *(path for path, _ in files.values()), "--params", tiny_params,
+                  "--out", tmp_path / "o")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    for path, says in files.values():
+        line = next((ln for ln in res.stdout.splitlines() if ln.startswith(f"skipped {path}:")), None)
+        assert line is not None and says in line, res.stdout
+    assert "wrote 1 face(s)" in res.stdout and f"{len(files)} input(s) skipped" in res.stdout
+
+
+def test_a_noise_image_is_made_but_warned_about(tiny_params, tmp_path):
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (700, 300), dtype=np.uint8)).save(noise)
+    res = run_cli("generate", noise, "--params", tiny_params, "--out", tmp_path / "o")
+    assert res.returncode == 0, res.stderr
+    assert "does not look like a face sketch" in res.stdout and "--align" in res.stdout
+
+
+def test_align_without_mediapipe_says_what_to_install(tiny_params, tmp_path):
+    Image.fromarray(drawn_face(300)).save(tmp_path / "s.png")
+    code = ("import sys; sys.modules['mediapipe'] = None; from dsf.__main__ import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    res = subprocess.run([sys.executable, "-c", code, "generate", str(tmp_path / "s.png"), "--align", "--params",
+                          str(tiny_params), "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 2 and "requirements-train.txt" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None,
+                    reason="mediapipe is not installed (pip install -r requirements-train.txt)")
+def test_align_writes_the_aligned_sketch_and_says_how_far_it_moved(tiny_params, tmp_path):
+    sample = Image.open(SAMPLES / "07_drawn_clean.png").convert("L")
+    scan = Image.new("L", (700, 900), 235)
+    scan.paste(sample.rotate(10, fillcolor=235).resize((300, 300)), (300, 150))
+    scan.save(tmp_path / "scan.png")
+    res = run_cli("generate", tmp_path / "scan.png", "--align", "--params", tiny_params, "--out", tmp_path / "o")
+    assert res.returncode == 0, res.stderr
+    assert "aligned (landmarks" in res.stdout and "off the template" in res.stdout
+    aligned = np.asarray(Image.open(tmp_path / "o" / "scan_aligned.png"))
+    assert aligned.shape == (TINY.canvas, TINY.canvas)
+    assert (tmp_path / "o" / "scan_face.png").exists()

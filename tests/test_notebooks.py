@@ -30,6 +30,7 @@ MAIN_FIGURES = {
     "04_component_manifolds": "04_component_manifolds.png",
     "05_training_in_miniature": "05_training_losses.png",
     "06_sketch_pad": "06_sketch_pad.png",
+    "07_aligning_a_scan": "07_aligning_a_scan.png",
 }
 
 
