@@ -34,13 +34,7 @@
 
 # %%
 import os
-import sys
-import warnings
 from pathlib import Path
-
-warnings.filterwarnings("ignore", message="The value of the smallest subnormal")  # numpy noise on some CPUs
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "dsf" / "__init__.py").is_file())
-sys.path.insert(0, str(ROOT))
 
 import matplotlib.pyplot as plt
 from IPython.display import display
@@ -49,6 +43,7 @@ import dsf
 from dsf import viz, widgets
 from dsf.png import png_bytes
 
+ROOT = Path(dsf.__file__).resolve().parent.parent  # the kit's folder: sample sketches, out/
 PARAMS = os.environ.get("DSF_PARAMS") or None  # None → the kit's shipped parameters
 OUT = Path(os.environ.get("DSF_OUT") or ROOT / "out" / "notebooks")
 pipe = dsf.load_pipeline(PARAMS)

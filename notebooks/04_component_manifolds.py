@@ -33,13 +33,7 @@
 
 # %%
 import os
-import sys
-import warnings
 from pathlib import Path
-
-warnings.filterwarnings("ignore", message="The value of the smallest subnormal")  # numpy noise on some CPUs
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "dsf" / "__init__.py").is_file())
-sys.path.insert(0, str(ROOT))
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -47,6 +41,7 @@ import numpy as np
 import dsf
 from dsf import manifold, viz
 
+ROOT = Path(dsf.__file__).resolve().parent.parent  # the kit's folder: sample sketches, out/
 PARAMS = os.environ.get("DSF_PARAMS") or None  # None → the kit's shipped parameters
 FAST = os.environ.get("DSF_FAST") == "1"
 OUT = Path(os.environ.get("DSF_OUT") or ROOT / "out" / "notebooks")

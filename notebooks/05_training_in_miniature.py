@@ -36,16 +36,9 @@
 
 # %%
 import os
-import sys
-import warnings
+import tempfile
 import time
 from pathlib import Path
-
-warnings.filterwarnings("ignore", message="The value of the smallest subnormal")  # numpy noise on some CPUs
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "dsf" / "__init__.py").is_file())
-sys.path.insert(0, str(ROOT))
-
-import tempfile
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -59,6 +52,7 @@ from dsf.train.checkpoint import LossLog
 from dsf.train.stage1 import load_stage1, stage1_loss, train_stage1
 from dsf.train.stage2 import load_stage2, train_stage2, train_step
 
+ROOT = Path(dsf.__file__).resolve().parent.parent  # the kit's folder: sample sketches, out/
 FAST = os.environ.get("DSF_FAST") == "1"        # CI: a handful of steps, same code path
 OUT = Path(os.environ.get("DSF_OUT") or ROOT / "out" / "notebooks")
 WORK = Path(os.environ.get("DSF_WORK") or tempfile.mkdtemp(prefix="dsf_toy_"))  # checkpoints, logs, bank

@@ -39,22 +39,16 @@
 
 # %%
 import os
-import sys
 from pathlib import Path
-
-ROOT = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "dsf" / "__init__.py").is_file()), None)
-if ROOT is not None:  # in a checkout; elsewhere dsf must be importable (installed or on PYTHONPATH)
-    sys.path.insert(0, str(ROOT))
 
 import matplotlib.pyplot as plt
 from IPython.display import display
 
 import dsf
-
-ROOT = Path(dsf.__file__).resolve().parent.parent
 from dsf import viz
 from dsf.sketch_pad import sketch_pad
 
+ROOT = Path(dsf.__file__).resolve().parent.parent  # the kit's folder: sample sketches, out/
 PARAMS = os.environ.get("DSF_PARAMS") or None  # None → the kit's shipped parameters
 OUT = Path(os.environ.get("DSF_OUT") or ROOT / "out" / "notebooks")
 pipe = dsf.load_pipeline(PARAMS)
