@@ -181,63 +181,60 @@ def cmd_all(args, cfg):
         cmd_export(args, cfg)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m dsf.train", description=__doc__)
-    sub = p.add_subparsers(dest="cmd", required=True)
+def _common(sp, data=True):
+    if data:
+        sp.add_argument("--data", required=True, help="prepared data folder (pack_train.npz, pack_val.npz)")
+    sp.add_argument("--preset", help="config preset (default: the run's config.json, else compact128)")
+    sp.add_argument("--config", help="config JSON file (instead of --preset)")
+    sp.add_argument("--out", required=True, help="run folder, e.g. runs/compact128")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (and every epoch end)")
 
-    def common(sp, data=True):
-        if data:
-            sp.add_argument("--data", required=True, help="prepared data folder (pack_train.npz, pack_val.npz)")
-        sp.add_argument("--preset", help="config preset (default: the run's config.json, else compact128)")
-        sp.add_argument("--config", help="config JSON file (instead of --preset)")
-        sp.add_argument("--out", required=True, help="run folder, e.g. runs/compact128")
-        sp.add_argument("--seed", type=int, default=0)
-        sp.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (and every epoch end)")
 
-    def start(sp):
-        sp.add_argument("--init", help="start a new run from this kit parameter folder (e.g. params/compact128): "
-                                       "the networks whose shapes match, the discriminator too when it ships")
-        sp.add_argument("--balance", type=float,
-                        help="per-epoch share of each data source ∝ size^BALANCE (0: equal, 1: natural; "
-                             "fixed when a run starts; default 1)")
+def _start(sp):
+    sp.add_argument("--init", help="start a new run from this kit parameter folder (e.g. params/compact128): "
+                                   "the networks whose shapes match, the discriminator too when it ships")
+    sp.add_argument("--balance", type=float,
+                    help="per-epoch share of each data source ∝ size^BALANCE (0: equal, 1: natural; "
+                         "fixed when a run starts; default 1)")
 
-    def ink_weight(sp):
-        sp.add_argument("--ink-weight", type=float, default=0.0,
-                        help="stage 1: weight stroke pixels 1+W in the reconstruction L1 (0: plain L1; "
-                             "fixed when a run starts)")
 
-    def loss_weights(sp):
-        from .stage2 import LAMBDA_FM, LAMBDA_L1, LR
+def _ink_weight(sp):
+    sp.add_argument("--ink-weight", type=float, default=0.0,
+                    help="stage 1: weight stroke pixels 1+W in the reconstruction L1 (0: plain L1; "
+                         "fixed when a run starts)")
 
-        sp.add_argument("--lambda-fm", type=float, default=LAMBDA_FM, help="stage 2 feature-matching weight")
-        sp.add_argument("--lambda-l1", type=float, default=LAMBDA_L1, help="stage 2 pixel-L1 weight")
-        sp.add_argument("--lr", type=float, default=LR, help="stage 2 learning rate (both Adams)")
-        sp.add_argument("--lr-decay-steps", type=int, default=0,
-                        help="decay the stage 2 learning rate linearly to 0 over N steps from now, then stop")
 
-    for name in ("stage1", "stage2"):
-        sp = sub.add_parser(name)
-        common(sp)
-        sp.add_argument("--epochs", type=int)
-        sp.add_argument("--minutes", type=float, help="training-time budget (summed over restarts)")
-        sp.add_argument("--batch", type=int)
-        start(sp)
-        if name == "stage1":
-            ink_weight(sp)
-        sp.add_argument("--max-steps", type=int, help="stop after N steps of this run (with a checkpoint)")
-        if name == "stage2":
-            sp.add_argument("--until", help="stop at this UTC wall-clock time, HH:MM")
-            sp.add_argument("--extend", action="store_true",
-                            help="train on past a finished stage 2 (with a new --until / --minutes / --epochs)")
-            loss_weights(sp)
-    sp = sub.add_parser("bank")
-    common(sp)
-    sp.add_argument("--init", help="encode with this kit parameter folder's encoders when the run has no stage 1")
-    sp = sub.add_parser("export")
-    common(sp, data=False)
-    sp.add_argument("--params", required=True, help="output parameter folder, e.g. params/compact128")
+def _loss_weights(sp):
+    from .stage2 import LAMBDA_FM, LAMBDA_L1, LR
+
+    sp.add_argument("--lambda-fm", type=float, default=LAMBDA_FM, help="stage 2 feature-matching weight")
+    sp.add_argument("--lambda-l1", type=float, default=LAMBDA_L1, help="stage 2 pixel-L1 weight")
+    sp.add_argument("--lr", type=float, default=LR, help="stage 2 learning rate (both Adams)")
+    sp.add_argument("--lr-decay-steps", type=int, default=0,
+                    help="decay the stage 2 learning rate linearly to 0 over N steps from now, then stop")
+
+
+def _stage_parser(sub, name: str) -> None:
+    sp = sub.add_parser(name)
+    _common(sp)
+    sp.add_argument("--epochs", type=int)
+    sp.add_argument("--minutes", type=float, help="training-time budget (summed over restarts)")
+    sp.add_argument("--batch", type=int)
+    sp.add_argument("--max-steps", type=int, help="stop after N steps of this run (with a checkpoint)")
+    _start(sp)
+    if name == "stage1":
+        _ink_weight(sp)
+    else:
+        sp.add_argument("--until", help="stop at this UTC wall-clock time, HH:MM")
+        sp.add_argument("--extend", action="store_true",
+                        help="train on past a finished stage 2 (with a new --until / --minutes / --epochs)")
+        _loss_weights(sp)
+
+
+def _all_parser(sub) -> None:
     sp = sub.add_parser("all")
-    common(sp)
+    _common(sp)
     sp.add_argument("--stage1-epochs", type=int, default=3)
     sp.add_argument("--stage1-minutes", type=float)
     sp.add_argument("--stage1-batch", type=int, default=16)
@@ -246,12 +243,29 @@ def main(argv=None):
     sp.add_argument("--stage2-until", help="UTC HH:MM")
     sp.add_argument("--stage2-batch", type=int, default=8)
     sp.add_argument("--stage2-extend", action="store_true", help="train on past a finished stage 2 (see stage2 --extend)")
-    start(sp)
-    ink_weight(sp)
-    loss_weights(sp)
+    _start(sp)
+    _ink_weight(sp)
+    _loss_weights(sp)
     sp.add_argument("--params", help="export here at the end (fp16)")
-    args = p.parse_args(argv)
 
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dsf.train", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("stage1", "stage2"):
+        _stage_parser(sub, name)
+    sp = sub.add_parser("bank")
+    _common(sp)
+    sp.add_argument("--init", help="encode with this kit parameter folder's encoders when the run has no stage 1")
+    sp = sub.add_parser("export")
+    _common(sp, data=False)
+    sp.add_argument("--params", required=True, help="output parameter folder, e.g. params/compact128")
+    _all_parser(sub)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     cfg = _config(args)
     _save_run_config(Path(args.out), cfg)
     _log(f"{args.cmd}: config {cfg.name}, out {args.out}, pid {os.getpid()}")
