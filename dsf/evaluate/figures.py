@@ -109,7 +109,7 @@ def locality_figure(ev, effects, canvas):
         for part in FIGURE_PARTS:
             row += [ex["swapped"][part][i], difference(ex["swapped"][part][i], ex["face"][i])]
         rows.append(row)
-    labels = [f"a {ev.ids[a][-10:]}\nb {ev.ids[b][-10:]}" for a, b in zip(pairs["a"], pairs["b"])][:len(rows)]
+    labels = [f"a {ev.ids[a][-16:]}\nb {ev.ids[b][-16:]}" for a, b in zip(pairs["a"], pairs["b"])][:len(rows)]
     return heat_figure(rows, labels, cols, heat, canvas, "Locality: one part's latent swapped in from another sketch")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..config import PARTS
+from .strokes import TILES
 
 FIGURES = ("grid_test", "grid_robustness", "grid_baselines", "locality", "refine_response")
 
@@ -36,8 +37,9 @@ def _coverage(rep: dict) -> tuple[str, str]:
 def removal_line(rep: dict, budget: str) -> str:
     """How the incomplete sketches were made, and how much ink they lost."""
     ink, pct = rep["ink_removed"], round(100 * rep["drop_fraction"])
-    how = (f"whole 8-connected strokes removed in a random order while at most {pct} % of the sketch's ink "
-           f"pixels are gone (a stroke that would overshoot is skipped)" if rep.get("removal", "ink") == "ink" else
+    how = (f"8-connected strokes, cut into one piece per tile of a {TILES}×{TILES} grid, removed in a random order while "
+           f"at most {pct} % of the sketch's ink pixels are gone (a piece that would overshoot is skipped)"
+           if rep.get("removal", "ink") == "ink" else
            f"{pct} % of each sketch's 8-connected strokes (strokes are connected components: one dark hair mass "
            f"can be one \"stroke\")")
     return (f"- incomplete sketches: {how}; seed {rep['seed']} (per-sketch generator), on {rep['n_robust']} of "
