@@ -31,13 +31,8 @@
 
 # %%
 import os
-import sys
 import warnings
 from pathlib import Path
-
-warnings.filterwarnings("ignore", message="The value of the smallest subnormal")  # numpy noise on some CPUs
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "dsf" / "__init__.py").is_file())
-sys.path.insert(0, str(ROOT))
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,6 +41,7 @@ from PIL import Image
 import dsf
 from dsf import sketch_align, viz
 
+ROOT = Path(dsf.__file__).resolve().parent.parent  # the kit's folder: sample sketches, out/
 PARAMS = os.environ.get("DSF_PARAMS") or None  # None → the kit's shipped parameters
 OUT = Path(os.environ.get("DSF_OUT") or ROOT / "out" / "notebooks")
 SCAN = os.environ.get("DSF_SCAN")  # your own scan or photo of a drawing; unset: a simulated scan
