@@ -31,7 +31,8 @@ The warp whitens the paper as the data preparation does for scanned sketches
 (`normalise_artist_sketch`), thickens strokes before large shrinks as `dsf.images` does, and
 warps with `dsf.data.align.warp_sketch`. An input already on the template (`offset_frac` at
 most KEEP_TOLERANCE) is left as is: `sketch` is exactly what `dsf.images.load_sketch` makes of
-the input. `check_template` is the landmark check for inputs taken as they are.
+the input. `check_template` is the landmark check for inputs taken as they are; `align_upload`
+is the "align" toggle of the sketch pad's and the blending panel's uploads.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ import numpy as np
 from .data.align import Alignment, align_face, apply, reject_reason, rescale, template_points, warp_sketch
 from .data.landmarks import FaceCentres
 from .data.sketch_extraction import normalise_artist_sketch
-from .images import ensure_dark_on_white, letterbox_matrix, load_sketch, read_grey, thicken_for_shrink
+from .images import SketchError, ensure_dark_on_white, letterbox_matrix, load_sketch, read_grey, thicken_for_shrink
 
 DETECT_SIDE = 512
 """Long side (px) of the copy the landmarker sees."""
@@ -286,6 +287,20 @@ def align_sketch(image, canvas: int = 512, detector=None, fallback: bool = True)
     placed["matrix"] = letterbox_matrix(size, canvas)
     return AlignedSketch(sketch=load_sketch(grey, canvas), canvas=canvas, source=grey, moved=False,
                          offset_frac=offset, **placed)
+
+
+def align_upload(image, canvas: int) -> tuple[np.ndarray | None, str]:
+    """The widgets' "align" toggle (sketch pad, blending panel): align an uploaded image and say
+    how it went in one status line. (aligned sketch, its warning or "aligned (<method>)"), or
+    (None, why not) for a file that is no image, a blank image, or no mediapipe (the install
+    hint): a widget shows the line, never a traceback."""
+    try:
+        aligned = align_sketch(image, canvas=canvas)
+    except ImportError as e:
+        return None, str(e)
+    except (SketchError, AlignmentError) as e:
+        return None, " ".join(f"not aligned: {e}".split())  # one line, whatever the reader said
+    return aligned.sketch, aligned.warning or f"aligned ({aligned.method})"
 
 
 def _warp(grey: np.ndarray, matrix: np.ndarray, canvas: int) -> np.ndarray:

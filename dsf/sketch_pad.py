@@ -13,7 +13,8 @@ Three layers, each usable alone:
   with pointer drawing, the shadow faintly under the strokes (multiply blending), and the
   stroke list synced as vector polylines in [0, 1]² coordinates.
 - `SketchPad` / `sketch_pad()` — the composite widget: toolbar (pen/eraser, width,
-  undo/redo/clear, shadow toggle, load a sample or an uploaded image, save PNG + JSON), the
+  undo/redo/clear, shadow toggle, load a sample or an uploaded image — with "align" ticked,
+  put on the template first by `dsf.align_sketch` — save PNG + JSON), the
   canvas, the face, and the interactive notebook's per-part refine sliders and sex pool
   (`dsf.widgets.pipeline_controls`, reused as they are).
 """
@@ -27,6 +28,7 @@ import traitlets as T
 
 from .pad_controller import BASE_SIZE, PadController, load_pipeline_from
 from .png import data_url, png_bytes
+from .sketch_align import align_upload
 from .strokes import Sketch, Stroke
 from .widgets import pipeline_controls, refine_controls, sample_sketches
 
@@ -181,6 +183,7 @@ class SketchPad(W.HBox):
         self.face.add_class("dsf-face")
         self.status = W.Label("starting…")
         self.status.add_class("dsf-status")
+        self._status_text, self._upload_note = self.status.value, ""
         narrow = {"description_width": "56px"}
         self.tool = W.ToggleButtons(options=[("pen", "pen"), ("eraser", "eraser")], value="pen",
                                     tooltips=["draw black strokes", "erase (paint white)"],
@@ -195,6 +198,8 @@ class SketchPad(W.HBox):
                                  value="", layout=W.Layout(width="170px"))
         self.upload = W.FileUpload(accept="image/*,.json", multiple=False, description="upload",
                                    layout=W.Layout(width="140px"))
+        self.align = W.Checkbox(description="align", value=False, indent=False, layout=W.Layout(width="70px"),
+                                tooltip="put an uploaded scan or drawing on the template (dsf.align_sketch)")
         self.save_path = W.Text("sketch", description="save as", style=narrow,
                                 layout=W.Layout(width=f"{max(size - 145, 160)}px"))
         self.save_btn = W.Button(description="save PNG+JSON", tooltip="writes <name>.png (512²) and <name>.json",
@@ -219,7 +224,7 @@ class SketchPad(W.HBox):
         toolbar = W.VBox([
             W.HBox([self.tool, self.width_slider]),
             W.HBox([self.undo_btn, self.redo_btn, self.clear_btn, self.shadow_box]),
-            W.HBox([self.sample, self.upload]),
+            W.HBox([self.sample, self.upload, self.align]),
             W.HBox([self.save_path, self.save_btn]),
         ])
         left = W.VBox([toolbar, self.canvas], layout=W.Layout(min_width=f"{size + 12}px", margin="0 12px 0 0"))
@@ -256,7 +261,14 @@ class SketchPad(W.HBox):
         self.canvas.shadow = "" if grey is None else data_url(grey)
 
     def _show_status(self, text):
-        self.status.value = text
+        self._status_text = text
+        self.status.value = f"{text} · {self._upload_note}" if self._upload_note else text
+
+    def _note_upload(self, note):
+        """Keep a note on the loaded image (how its alignment went) after every status until the
+        next load: the controller's refresh messages would replace it within a second."""
+        self._upload_note = note
+        self._show_status(self._status_text)
 
     def _on_shadow_toggle(self, ch):
         self.canvas.show_shadow = ch["new"]
@@ -264,6 +276,7 @@ class SketchPad(W.HBox):
 
     def _on_sample(self, ch):
         if ch["new"]:
+            self._note_upload("")
             self.controller.load(ch["new"])
             self.sample.value = ""  # so the same sample can be loaded again
 
@@ -273,10 +286,16 @@ class SketchPad(W.HBox):
             return
         f = files[0]
         content = bytes(f["content"])
+        note = ""
         if f["name"].lower().endswith(".json"):
             self.controller.load(Sketch.from_json(content.decode("utf-8")))
+        elif self.align.value:
+            sketch, note = align_upload(content, BASE_SIZE)
+            if sketch is not None:
+                self.controller.load(sketch)
         else:
             self.controller.load(content)
+        self._note_upload(note)
 
     def _on_save(self, _):
         stem = Path(self.save_path.value or "sketch").with_suffix("")

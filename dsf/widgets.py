@@ -15,6 +15,7 @@ failed, and the widgets stay live.
 """
 from __future__ import annotations
 
+import html
 import time
 import traceback
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 
 from .config import PARTS
 from .png import png_bytes
+from .sketch_align import align_upload
 
 SEX_OPTIONS = (("all", None), ("male", "male"), ("female", "female"))
 """(label, value) of the sex-pool choices: None searches the whole bank."""
@@ -40,6 +42,11 @@ def sample_sketches(folder=None) -> dict:
     return {p.stem: p for p in sorted(folder.glob("*.png"))}
 
 
+def _error_html(text: str) -> str:
+    """One line of status HTML in red; escaped, as messages quote things like `<_io.BytesIO …>`."""
+    return f"<span style='color:#b00'>{html.escape(text)}</span>"
+
+
 def guarded(output: W.Output, status: W.HTML | None = None, errors: list | None = None):
     """Decorator: run a widget callback, and on an exception append its traceback to `output`
     (an `ipywidgets.Output`), show a one-line error in `status`, and record the exception in
@@ -52,7 +59,7 @@ def guarded(output: W.Output, status: W.HTML | None = None, errors: list | None 
             except Exception as e:  # noqa: BLE001 - shown to the user, never swallowed silently
                 output.append_stderr(traceback.format_exc())
                 if status is not None:
-                    status.value = f"<span style='color:#b00'>error: {type(e).__name__}: {e}</span>"
+                    status.value = _error_html(f"error: {type(e).__name__}: {e}")
                 if errors is not None:
                     errors.append(e)
                 return None
@@ -155,11 +162,13 @@ class BlendingPanel(W.VBox):
 
     Widgets: `controls` (RefineControls) and its `sliders`, `all_slider`, `sex`, `k`;
     `chooser` (Dropdown of sketch names), `upload` (FileUpload: adds the file to the chooser
-    and selects it), `show_shadow` (Checkbox); `sketch_image`, `shadow_image`, `image`
-    (ipywidgets.Image, PNG); `status` (HTML: update time and recomputed parts); `output`
-    (Output: tracebacks of failed callbacks).
-    State: `pipe`, `sketches` (name → path/array/bytes), `last_trace`, `last_shadow`,
-    `last_update_s`, `n_updates`, `errors` (exceptions caught in callbacks).
+    and selects it), `align` (Checkbox: put an upload on the template first, with
+    `dsf.align_sketch`), `show_shadow` (Checkbox); `sketch_image`, `shadow_image`, `image`
+    (ipywidgets.Image, PNG); `status` (HTML: update time and recomputed parts, and how the
+    chosen upload's alignment went); `output` (Output: tracebacks of failed callbacks).
+    State: `pipe`, `sketches` (name → path/array/bytes), `notes` (name → alignment note),
+    `last_trace`, `last_shadow`, `last_update_s`, `n_updates`, `errors` (exceptions caught in
+    callbacks).
     """
 
     def __init__(self, pipe, sketches: dict, value: float = 0.5, sex=None, k: int | None = None,
@@ -168,6 +177,7 @@ class BlendingPanel(W.VBox):
             raise ValueError("blending_panel needs at least one sketch")
         self.pipe = pipe
         self.sketches = dict(sketches)
+        self.notes: dict = {}
         self.display_size = display_size
         self.errors: list = []
         self.last_trace = None
@@ -182,6 +192,8 @@ class BlendingPanel(W.VBox):
                                                           self.controls.sex, self.controls.k)
         self.chooser = W.Dropdown(options=list(self.sketches), description="sketch")
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload sketch")
+        self.align = W.Checkbox(value=False, description="align", indent=False, layout=W.Layout(width="70px"),
+                                tooltip="put an uploaded scan or drawing on the template (dsf.align_sketch)")
         self.show_shadow = W.Checkbox(value=shadow, description="shadow (drawing guidance)")
         blank = png_bytes(np.full((8, 8), 255, np.uint8), display_size)
         size = W.Layout(width=f"{display_size}px", height=f"{display_size}px")
@@ -201,8 +213,8 @@ class BlendingPanel(W.VBox):
 
         pictures = W.HBox([captioned(self.sketch_image, "input sketch"),
                            captioned(self.shadow_image, "shadow"), captioned(self.image, "face")])
-        super().__init__([W.HBox([self.chooser, self.upload, self.show_shadow]), self.controls, pictures,
-                          self.status, self.output])
+        choice = W.HBox([self.chooser, self.upload, self.align, self.show_shadow])
+        super().__init__([choice, self.controls, pictures, self.status, self.output])
         self._update("sketch")
 
     def update(self, changed: str = "manual"):
@@ -216,9 +228,16 @@ class BlendingPanel(W.VBox):
         f = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))  # ipywidgets 8 / 7
         name = f.get("name") or f.get("metadata", {}).get("name", "upload")
         data = bytes(f["content"])
-        self.pipe.load_sketch(data)  # fail here, with a clear SketchError, before touching the chooser
+        if self.align.value:
+            sketch, note = align_upload(data, self.pipe.config.canvas)
+            if sketch is None:  # not aligned: say why, leave the chooser alone
+                self.status.value = _error_html(note)
+                return
+        else:
+            self.pipe.load_sketch(data)  # fail here, with a clear SketchError, before touching the chooser
+            sketch, note = data, ""
         label = f"upload: {name}"
-        self.sketches[label] = data
+        self.sketches[label], self.notes[label] = sketch, note
         self.chooser.options = list(self.sketches)
         self.chooser.value = label  # fires an update
 
@@ -244,8 +263,9 @@ class BlendingPanel(W.VBox):
         self.last_update_s = time.perf_counter() - t
         self.n_updates += 1
         recomputed = ", ".join(trace.recomputed) or "nothing (cached)"
+        note = self.notes.get(self.chooser.value)
         self.status.value = (f"update {self.last_update_s * 1000:.0f} ms after change of <b>{changed}</b>; "
-                             f"recomputed: {recomputed}")
+                             f"recomputed: {recomputed}" + (f"<br>{html.escape(note)}" if note else ""))
         return trace
 
 

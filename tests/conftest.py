@@ -1,10 +1,16 @@
 """Shared fixtures: a tiny random-weight pipeline (canvas 128, narrow widths) that builds in
-well under a second, so tests exercise the real code paths without trained parameters."""
+well under a second, so tests exercise the real code paths without trained parameters; and
+stand-ins for `dsf.align_sketch` and its landmarker (a stub, mediapipe missing, no face found)."""
+import importlib.util
+import sys
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 import dsf  # noqa: F401  (sets Jittor's environment defaults before anything imports it)
 from dsf.config import PARTS, preset
+from dsf.png import png_bytes
 
 TINY = preset("compact128").replace(name="tiny", width=0.125, latent=32, feature_channels=8, k=4)
 
@@ -47,3 +53,50 @@ def drawn_face(canvas=128):
 @pytest.fixture
 def face_sketch():
     return drawn_face()
+
+
+# ---- dsf.align_sketch and its landmarker ---------------------------------------------------------
+landmarker = pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None,
+                                reason="mediapipe is not installed (pip install -r requirements-train.txt)")
+"""Marks a test that runs MediaPipe's face mesh: skipped, with the reason, without it."""
+
+
+@pytest.fixture
+def stub_aligner(monkeypatch):
+    """`dsf.sketch_align.align_sketch` replaced by a stub (no mediapipe): any image comes back as
+    `drawn_face` on the canvas asked for, with the stub's `warning`; `calls` records the canvases."""
+    from dsf import sketch_align
+
+    stub = SimpleNamespace(calls=[], warning=None)
+
+    def align_sketch(image, canvas=512):
+        stub.calls.append(canvas)
+        return SimpleNamespace(sketch=drawn_face(canvas), method="landmarks", warning=stub.warning)
+
+    monkeypatch.setattr(sketch_align, "align_sketch", align_sketch)
+    return stub
+
+
+@pytest.fixture
+def without_mediapipe(monkeypatch):
+    """mediapipe as if not installed: importing it (or any part of it already loaded) fails."""
+    from dsf import sketch_align
+
+    for name in [n for n in sys.modules if n == "mediapipe" or n.startswith("mediapipe.")] or ["mediapipe"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    sketch_align.default_detector.cache_clear()  # the face mesh built by an earlier test
+    yield
+    sketch_align.default_detector.cache_clear()  # built again, with mediapipe, when next needed
+
+
+@pytest.fixture
+def no_face_found(monkeypatch):
+    """The landmarker finds no face (and needs no mediapipe): alignment falls back on the ink."""
+    from dsf import sketch_align
+
+    monkeypatch.setattr(sketch_align, "default_detector", lambda: sketch_align.no_landmarks)
+
+
+BAD_UPLOADS = {"not an image": (b"junk", "cannot read"),
+               "blank": (png_bytes(np.full((64, 64), 255, np.uint8)), "blank")}
+"""Uploads alignment refuses: name → (file content, words its one-line message must contain)."""

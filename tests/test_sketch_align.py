@@ -6,14 +6,13 @@ with the reason, where mediapipe is not installed (requirements-train.txt). The 
 stub detector that finds four drawn discs, so the fit, the warp and the coordinate bookkeeping
 are tested everywhere.
 """
-import importlib.util
-import sys
 import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import landmarker
 
 from dsf import sketch_align
 from dsf.data.align import apply, template_points
@@ -24,10 +23,6 @@ from dsf.sketch_align import AlignmentError, align_sketch, check_template
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_sketches"
 CANVAS = 512
 PAPER = (900, 1100)  # (width, height) of the synthetic scans
-
-
-landmarker = pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None,
-                                reason="mediapipe is not installed (pip install -r requirements-train.txt)")
 
 
 def disc_sketch(canvas: int = CANVAS) -> np.ndarray:
@@ -158,13 +153,7 @@ def test_the_sample_sketches_raise_no_template_warning(path):
         load_sketch(path, 128)
 
 
-def test_without_mediapipe_align_says_what_to_install(monkeypatch):
-    for name in [n for n in sys.modules if n == "mediapipe" or n.startswith("mediapipe.")] or ["mediapipe"]:
-        monkeypatch.setitem(sys.modules, name, None)  # importing it (or any part already loaded) now fails
-    sketch_align.default_detector.cache_clear()
-    try:
-        with pytest.raises(ImportError, match="requirements-train.txt"):
-            align_sketch(disc_sketch(), 128)
-        assert not sketch_align.landmarker_available()
-    finally:
-        sketch_align.default_detector.cache_clear()
+def test_without_mediapipe_align_says_what_to_install(without_mediapipe):
+    with pytest.raises(ImportError, match="requirements-train.txt"):
+        align_sketch(disc_sketch(), 128)
+    assert not sketch_align.landmarker_available()

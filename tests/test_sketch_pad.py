@@ -3,7 +3,8 @@
 A fake pipeline (slow on demand, records what it was given) checks the threading: strokes
 never wait for a refresh, edits during a refresh are coalesced, errors keep the pad alive.
 The tiny random-weight pipeline checks the real path: only touched parts are re-encoded, the
-shadow, the widget's messages and buttons, and the latency benchmark.
+shadow, the widget's messages and buttons, and the latency benchmark. The upload's align toggle
+is checked on the fake pipeline (a stub aligner, mediapipe missing, refused files).
 """
 import threading
 import time
@@ -11,7 +12,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import BAD_UPLOADS, drawn_face
 
+from dsf import sketch_align
 from dsf.components import windows
 from dsf.config import PARTS
 from dsf.pad_controller import PadController, benchmark_stroke_latency
@@ -31,7 +34,8 @@ class FakePipeline:
     """Looks like a Pipeline to the controller; `delay` s per run; remembers the sketches."""
 
     def __init__(self, delay=0.0, canvas=128, fail=False):
-        self.config = SimpleNamespace(canvas=canvas, name="fake")
+        self.config = SimpleNamespace(canvas=canvas, name="fake", k=4)
+        self.max_k = 8  # the pad's K slider asks
         self.delay, self.fail = delay, fail
         self.sketches, self.started = [], threading.Event()
         self.threads = set()
@@ -255,6 +259,52 @@ def test_widget_messages_buttons_and_save(tiny_pipeline, tmp_path, monkeypatch):
         assert pad.canvas.base == "" and pad.controller.wait(120)
     finally:
         pad.controller.close()
+
+
+# ---- the upload's align toggle (on the fake pipeline) ------------------------------------------------
+@pytest.fixture
+def fake_pad():
+    pytest.importorskip("anywidget")
+    from dsf.sketch_pad import sketch_pad
+
+    pad = sketch_pad(FakePipeline(), shadow=False, debounce=0)
+    assert pad.controller.wait(10)
+    yield pad
+    pad.controller.close()
+
+
+def upload_aligned(pad, name: str, content: bytes) -> None:
+    """Tick align and upload a file (the upload widget's value format)."""
+    pad.align.value = True
+    entry = {"name": name, "type": "image/png", "size": len(content), "content": memoryview(content)}
+    pad._on_upload({"new": (entry,)})
+
+
+def test_align_loads_the_aligned_sketch_and_notes_it_until_the_next_load(fake_pad, stub_aligner):
+    upload_aligned(fake_pad, "scan.png", png_bytes(drawn_face(300)))
+    assert stub_aligner.calls == [512] and fake_pad.controller.wait(10)
+    np.testing.assert_array_equal(fake_pad.controller.sketch.base, drawn_face(512))
+    status = fake_pad.status.value
+    assert status.startswith("face ") and status.endswith(" · aligned (landmarks)")  # after the refresh's own status
+    stub_aligner.warning = "the face is small (eyes 20 px apart): the aligned sketch is blurry"
+    upload_aligned(fake_pad, "small.png", png_bytes(drawn_face(300)))
+    assert fake_pad.controller.wait(10) and fake_pad.status.value.endswith(stub_aligner.warning)
+    fake_pad.sample.value = fake_pad.sample.options[1][1]
+    assert fake_pad.controller.wait(10) and "blurry" not in fake_pad.status.value
+
+
+def test_align_without_mediapipe_shows_the_install_hint(fake_pad, without_mediapipe):
+    upload_aligned(fake_pad, "scan.png", png_bytes(drawn_face(300)))
+    assert fake_pad.status.value.endswith(sketch_align.INSTALL_HINT)
+    assert fake_pad.controller.sketch.base is None  # the sketch is left as it was
+
+
+@pytest.mark.parametrize("content, words", BAD_UPLOADS.values(), ids=list(BAD_UPLOADS))
+def test_align_refusing_a_file_says_why_in_one_line(fake_pad, no_face_found, content, words):
+    upload_aligned(fake_pad, "bad.png", content)
+    status = fake_pad.status.value
+    assert "· not aligned:" in status and words in status and "\n" not in status
+    assert fake_pad.controller.sketch.base is None
 
 
 def test_sketch_pad_reads_params_from_env(tmp_path, monkeypatch, tiny_pipeline):

@@ -1,15 +1,17 @@
 """dsf.widgets driven from pytest: set slider values, check the face changed and only the
-changed part was recomputed; errors land in the output area and the widgets stay alive.
+changed part was recomputed; errors land in the output area and the widgets stay alive; the
+upload's align toggle (a stub aligner, mediapipe missing, refused files, the real landmarker).
 Also checks the shipped sample sketches the chooser lists."""
 import datetime
 import io
 
+import cv2
 import numpy as np
 import pytest
-from conftest import drawn_face
+from conftest import BAD_UPLOADS, drawn_face, landmarker
 from PIL import Image
 
-from dsf import widgets
+from dsf import sketch_align, widgets
 from dsf.config import PARTS
 
 
@@ -113,6 +115,55 @@ def test_a_bad_upload_is_reported_and_leaves_the_chooser_alone(panel):
     panel.upload.value = (upload_entry("junk.png", b"junk"),)
     assert len(panel.errors) == 1 and panel.chooser.options == options
     assert "SketchError" in panel.output.outputs[-1]["text"]
+
+
+# ---- the upload's align toggle ----------------------------------------------------------------------
+def upload_aligned(panel, name: str, content: bytes) -> None:
+    panel.align.value = True
+    panel.upload.value = (upload_entry(name, content),)
+
+
+@pytest.mark.parametrize("warning", [None, "the face is turned (yaw asymmetry +0.31): the model expects frontal faces"])
+def test_align_stores_the_aligned_sketch_and_keeps_its_note_while_chosen(panel, stub_aligner, warning):
+    stub_aligner.warning = warning
+    upload_aligned(panel, "scan.png", png(drawn_face(300)))
+    assert not panel.errors and panel.chooser.value == "upload: scan.png"
+    assert stub_aligner.calls == [panel.pipe.config.canvas]
+    np.testing.assert_array_equal(panel.sketches["upload: scan.png"], drawn_face(128))
+    note = warning or "aligned (landmarks)"
+    assert note in panel.status.value
+    panel.sliders["mouth"].value = 0.9
+    assert note in panel.status.value
+    panel.chooser.value = "face"
+    assert note not in panel.status.value
+
+
+def test_align_without_mediapipe_shows_the_install_hint(panel, without_mediapipe):
+    options = panel.chooser.options
+    upload_aligned(panel, "scan.png", png(drawn_face(300)))
+    assert sketch_align.INSTALL_HINT in panel.status.value
+    assert panel.chooser.options == options and not panel.errors and not panel.output.outputs
+
+
+@pytest.mark.parametrize("content, words", BAD_UPLOADS.values(), ids=list(BAD_UPLOADS))
+def test_align_refusing_a_file_says_why_in_one_line(panel, no_face_found, content, words):
+    options = panel.chooser.options
+    upload_aligned(panel, "bad.png", content)
+    assert "not aligned:" in panel.status.value and words in panel.status.value and "\n" not in panel.status.value
+    assert panel.chooser.options == options and not panel.errors and not panel.output.outputs  # no traceback
+
+
+@landmarker
+def test_align_with_the_real_landmarker_puts_a_tilted_scan_on_the_template(panel):
+    sketch = cv2.imread(str(widgets.SAMPLE_DIR / "03_female.png"), cv2.IMREAD_GRAYSCALE)
+    move = cv2.getRotationMatrix2D((256, 256), 12, 0.7) + [[0, 0, 150], [0, 0, 250]]
+    scan = png(cv2.warpAffine(sketch, move, (900, 1100), borderValue=255))
+    upload_aligned(panel, "scan.png", scan)
+    aligned = sketch_align.align_sketch(scan, canvas=128)
+    assert aligned.method == "landmarks" and aligned.moved
+    np.testing.assert_array_equal(panel.sketches["upload: scan.png"], aligned.sketch)
+    np.testing.assert_array_equal(panel.last_trace.sketch, aligned.sketch)
+    assert (aligned.warning or "aligned (landmarks)") in panel.status.value
 
 
 def test_refine_controls_on_change_hook():
