@@ -27,6 +27,7 @@ import ipywidgets as W
 import traitlets as T
 
 from .pad_controller import BASE_SIZE, PadController, load_pipeline_from
+from .images import SketchError
 from .png import data_url, png_bytes
 from .sketch_align import align_upload
 from .strokes import Sketch, Stroke
@@ -287,14 +288,17 @@ class SketchPad(W.HBox):
         f = files[0]
         content = bytes(f["content"])
         note = ""
-        if f["name"].lower().endswith(".json"):
-            self.controller.load(Sketch.from_json(content.decode("utf-8")))
-        elif self.align.value:
-            sketch, note = align_upload(content, BASE_SIZE)
-            if sketch is not None:
-                self.controller.load(sketch)
-        else:
-            self.controller.load(content)
+        try:
+            if f["name"].lower().endswith(".json"):
+                self.controller.load(Sketch.from_json(content.decode("utf-8")))
+            elif self.align.value:
+                sketch, note = align_upload(content, BASE_SIZE)
+                if sketch is not None:
+                    self.controller.load(sketch)
+            else:
+                self.controller.load(content)
+        except (SketchError, ValueError) as e:  # a bad file: say so in the status line, keep the sketch
+            note = f"not loaded: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
         self._note_upload(note)
 
     def _on_save(self, _):

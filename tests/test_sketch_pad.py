@@ -324,3 +324,12 @@ def test_sketch_pad_reads_params_from_env(tmp_path, monkeypatch, tiny_pipeline):
 
 def test_parts_constant():
     assert PARTS == ("eye1", "eye2", "nose", "mouth", "remainder")
+
+
+def test_a_bad_upload_without_align_says_why_in_one_line(fake_pad):
+    content = BAD_UPLOADS["not an image"][0]  # (a blank page is a fine start without align)
+    entry = {"name": "bad.png", "type": "image/png", "size": len(content), "content": memoryview(content)}
+    fake_pad._on_upload({"new": (entry,)})  # no exception escapes the widget callback
+    status = fake_pad.status.value
+    assert "not loaded:" in status and "\n" not in status
+    assert fake_pad.controller.sketch.base is None  # the sketch is left as it was
