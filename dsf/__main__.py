@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as e:
         print(f"`{argv[0]}` needs {e.name}: pip install -r requirements-train.txt", file=sys.stderr)
         return 2
-    sys.argv = [f"python -m {module}", *argv[1:]]
+    # dsf.data has subcommands of its own (`prepare`): it gets the command name too.
+    sys.argv = [f"python -m {module}", *(argv if module == "dsf.data" else argv[1:])]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
     return 0
 

@@ -114,3 +114,11 @@ def test_align_writes_the_aligned_sketch_and_says_how_far_it_moved(tiny_params, 
     aligned = np.asarray(Image.open(tmp_path / "o" / "scan_aligned.png"))
     assert aligned.shape == (TINY.canvas, TINY.canvas)
     assert (tmp_path / "o" / "scan_face.png").exists()
+
+
+@pytest.mark.parametrize("command, usage", [("prepare", "python -m dsf.data prepare"), ("train", "python -m dsf.train"),
+                                            ("evaluate", "python -m dsf.evaluate")])
+def test_delegated_commands_reach_their_module(command, usage):
+    res = run_cli(command, "--help")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"usage: {usage}")
