@@ -37,7 +37,7 @@ def _coverage(rep: dict) -> tuple[str, str]:
 def removal_line(rep: dict, budget: str) -> str:
     """How the incomplete sketches were made, and how much ink they lost."""
     ink, pct = rep["ink_removed"], round(100 * rep["drop_fraction"])
-    how = (f"8-connected strokes, cut into one piece per tile of a {TILES}×{TILES} grid, removed in a random order while "
+    how = (f"8-connected strokes, cut into one piece per tile of a grid of {TILES}×{TILES} tiles, removed in a random order while "
            f"at most {pct} % of the sketch's ink pixels are gone (a piece that would overshoot is skipped)"
            if rep.get("removal", "ink") == "ink" else
            f"{pct} % of each sketch's 8-connected strokes (strokes are connected components: one dark hair mass "

@@ -21,11 +21,11 @@ DEFINITIONS = {
     "l1": "mean |a - b| over pixels and RGB channels, images in [0, 1]",
     "identity": f"cosine similarity of {SIGNATURE_SIDE}x{SIGNATURE_SIDE} BT.601 grey thumbnails (block means), "
                 "zero-mean and unit-norm; rank of the true photo among all evaluated test photos",
-    "locality": "face with one part's blended latent (refine 0.5) taken from another test sketch vs the face "
+    "locality": "Face with one part's blended latent (refine 0.5) taken from another test sketch vs the face "
                 "itself: mean |delta| (/255, RGB) inside the part's window and outside it; ratio = inside / outside",
-    "refine_response": "one part at refine 1 vs refine 0, the others at 0.5: mean |delta| (/255, RGB) inside "
+    "refine_response": "One part at refine 1 vs refine 0, the others at 0.5: mean |delta| (/255, RGB) inside "
                        "the part's window and outside it",
-    "reconstruction": "each part's crop vs encoder -> sketch decoder: L1 on [0, 1]; Dice of ink pixels "
+    "reconstruction": "Each part's crop vs encoder -> sketch decoder: L1 on [0, 1]; Dice of ink pixels "
                       f"(< {RECONSTRUCTION_INK_LEVEL} on [0, 1]) of crop and reconstruction",
     "regions": "eye1/eye2/nose/mouth: their windows; remainder: outside the four windows",
 }
