@@ -108,12 +108,12 @@ PRESETS = {
     # the published generator's 32×32 bottleneck (2 downsamplings at 128² instead of 4).
     "compact128": Config(
         name="compact128", canvas=128, width=0.25, latent=256, feature_channels=32, ngf=56,
-        generator_down=2, generator_upsample="resize", k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
+        generator_down=2, k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
         bn_momentum=0.1,
     ),
     "compact256": Config(
         name="compact256", canvas=256, width=0.25, latent=256, feature_channels=32, ngf=56,
-        generator_down=3, generator_upsample="resize", k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
+        generator_down=3, k=10, solver="exact", bn_mode={"encoder": "eval", "sketch_decoder": "eval", "feature_decoder": "eval"},
         bn_momentum=0.1,
     ),
 }
