@@ -78,9 +78,11 @@ class StageRun:
         self.log.plot(self.folder / "curves.png", keys=curve_keys)
 
     def run(self, train_step, budget: Budget, *, n: int, grid, curve_keys: list[str], seed_key: tuple,
-            groups=None, ckpt_every: int = 200, sample_every: int = 500, extra_log=None) -> dict:
+            groups=None, ckpt_every: int = 200, sample_every: int = 500, extra_log=None,
+            bar_keys: list[str] | None = None) -> dict:
         """Train until the budget is spent (see the module docstring); returns the final meta.
-        `extra_log()` adds fields (e.g. the learning rate) to each step's log record."""
+        `extra_log()` adds fields (e.g. the learning rate) to each step's log record; the
+        progress bar shows `bar_keys` (default: the first two curves)."""
         from tqdm import tqdm
 
         meta, batch = self.meta, self.meta["batch"]
@@ -109,7 +111,7 @@ class StageRun:
             self.log.write({"step": meta["step"], "epoch": meta["epoch"], **(extra_log() if extra_log else {}),
                             **{k: round(float(v), 6) for k, v in values.items()}})
             bar.update(1)
-            bar.set_postfix(ep=meta["epoch"], **{k: f"{values[k]:.4f}" for k in curve_keys[:2]})
+            bar.set_postfix(ep=meta["epoch"], **{k: f"{values[k]:.4f}" for k in bar_keys or curve_keys[:2]})
             return out_of_time() or schedule_ended() or bool(budget.max_steps and clock["steps"] >= budget.max_steps)
 
         if not (out_of_time() or schedule_ended()):

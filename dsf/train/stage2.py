@@ -169,7 +169,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                    grid=lambda: _grid(gmods, cfg, val_latents, val_sketches, val_photos),
                    curve_keys=["loss_g", "g_gan", "g_fm", "g_l1", "loss_d", "d_real", "d_fake"], seed_key=(seed, 2),
                    groups=pack["source"], ckpt_every=ckpt_every, sample_every=sample_every,
-                   extra_log=lambda: {"lr": opt_g.lr})
+                   extra_log=lambda: {"lr": opt_g.lr}, bar_keys=["g_l1", "loss_d"])
 
 
 def record_phase(meta: dict, **phase) -> int | None:
