@@ -65,6 +65,18 @@ def windows(canvas: int = 512) -> dict[str, Window]:
     }
 
 
+def part_regions(canvas: int) -> dict:
+    """part → canvas×canvas bool mask: its window, or (remainder) outside all four windows.
+    The regions in which a part's edit should show (evaluation's locality, stage 2's locality loss)."""
+    regions = {}
+    for part, w in windows(canvas).items():
+        if part != "remainder":
+            regions[part] = np.zeros((canvas, canvas), bool)
+            regions[part][w.rows, w.cols] = True
+    regions["remainder"] = ~np.any(np.stack(list(regions.values())), axis=0)
+    return {p: regions[p] for p in PARTS}
+
+
 MIN_NETWORK_SIZE = 64
 """Smallest crop side the component networks accept: five stride-2 steps leave a 2×2
 bottleneck, the least the reflection-padded residual blocks there can pad."""

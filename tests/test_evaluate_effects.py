@@ -5,9 +5,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from dsf.components import part_regions
 from dsf.config import PARTS
 from dsf.data.augment import INK_LEVEL
-from dsf.evaluate.effects import locality, part_regions, reconstruction, refine_response, sketch_pairs
+from dsf.evaluate.effects import locality, reconstruction, refine_response, sketch_pairs
 from dsf.evaluate.metrics import (change_ratio, identity_ranks, identity_signature, ink_dice, paired_difference,
                                   region_change, top_k_rate)
 from dsf.evaluate.strokes import TILES, incomplete_sketches, ink_removed, remove_ink, stroke_pieces

@@ -138,7 +138,8 @@ def test_resume_bank_and_export(tmp_path):
     # A new phase: heavier L1 and a learning rate decaying to 0 over 3 steps, then the run ends.
     m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, lambda_l1=50, lr=1e-4, lr_decay_steps=3, **kw)
     assert m["step"] == 7 and m["done"]
-    assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lr": 1e-4, "lr_decay_steps": 3}
+    assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
+                                    "lr": 1e-4, "lr_decay_steps": 3}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     rates = [json.loads(l).get("lr") for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose(rates[-3:], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -201,6 +202,41 @@ def test_generator_down_keeps_the_bottleneck_and_is_validated():
     assert CFG.generator_down == 2 and preset("published").generator_down == 4
     with pytest.raises(ValueError, match="generator_down"):
         CFG.replace(generator_down=6)
+
+
+def test_outside_change_counts_only_pixels_outside_the_region():
+    from dsf.components import part_regions
+    from dsf.train.losses import outside_change
+
+    inside = part_regions(128)["mouth"]
+    base = np.zeros((2, 3, 128, 128), np.float32)
+    local, spread = base.copy(), base + 0.5
+    local[:, :, inside] = 1.0  # an edit confined to the mouth's window
+    assert outside_change(jt.array(local), jt.array(base), inside).item() == 0.0
+    assert outside_change(jt.array(spread), jt.array(base), inside).item() == pytest.approx(0.5)
+
+
+def test_locality_loss_swaps_half_the_batch_and_trains():
+    from dsf.train.stage2 import BETAS, LR, build_stage2, train_step, with_swapped_half
+
+    lat = {p: np.arange(4, dtype=np.float32)[:, None] + 10 * i for i, p in enumerate(PARTS)}
+    rows = with_swapped_half(lat, "nose")
+    assert list(rows["nose"][:, 0]) == [20, 21, 22, 23, 22, 23]  # faces 0, 1 with faces 2, 3's nose
+    assert list(rows["mouth"][:, 0]) == [30, 31, 32, 33, 30, 31]
+    jt.set_global_seed(0)
+    gmods, disc = build_stage2(CFG)
+    opt_g = jt.optim.Adam([p for m in gmods.values() for p in m.parameters()], LR, betas=BETAS)
+    opt_d = jt.optim.Adam(disc.parameters(), LR, betas=BETAS)
+    pack = _pack(4)
+    rng = np.random.default_rng(1)
+    lat = {p: rng.normal(size=(4, CFG.latent)).astype(np.float32) for p in PARTS}
+    same = {p: np.concatenate([lat[p][:2]] * 2) for p in PARTS}  # second half = first half: a swap changes nothing
+    step = train_step(gmods, disc, opt_g, opt_d, same, pack["sketches"], pack["photos"], CFG.canvas, lambda_local=100.0)
+    assert step["g_local"] < 1e-4
+    hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas,
+                       lambda_local=100.0, swap_part=p) for p in PARTS]
+    assert all(h["g_local"] > 0 and np.isfinite(h["loss_g"]) for h in hist)
+    assert "g_local" not in train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas)
 
 
 def test_ink_weighted_l1_counts_strokes_more():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..components import windows
+from ..components import part_regions
 from ..config import PARTS
 from .batches import blend_all, crops_of, synthesize_all
 from .metrics import change_ratio, ink_dice, region_change, stats
@@ -27,17 +27,6 @@ RECONSTRUCTION_INK_LEVEL = 0.5
 """Ink threshold on [0, 1] for the stage-1 ink overlap."""
 EXAMPLES = 4
 """Sketches (pairs) whose faces are kept for the figures."""
-
-
-def part_regions(canvas: int) -> dict:
-    """part → canvas×canvas bool mask: its window, or (remainder) outside all four windows."""
-    regions = {}
-    for part, w in windows(canvas).items():
-        if part != "remainder":
-            regions[part] = np.zeros((canvas, canvas), bool)
-            regions[part][w.rows, w.cols] = True
-    regions["remainder"] = ~np.any(np.stack(list(regions.values())), axis=0)
-    return {p: regions[p] for p in PARTS}
 
 
 def sketch_pairs(n: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

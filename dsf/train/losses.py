@@ -11,6 +11,11 @@ fake), discriminator feature matching (L1 between the discriminator's intermedia
 the real and the generated image) and a direct L1 to the photo. pix2pixHD also uses a VGG
 perceptual loss; no pretrained perceptual network is available offline, so the kit replaces
 it by the pixel L1 (weighted like the VGG term, λ = 10).
+
+`outside_change` is the kit's locality loss (not in the paper, off by default): how much a
+face changes outside a part's region when only that part's latent is swapped for another
+face's. The paper gets local edits from pasting each part's features into its own window, but
+a generator whose receptive field spans the face is free to spread a part's features anywhere.
 """
 from __future__ import annotations
 
@@ -51,3 +56,13 @@ def feature_matching(fake_outputs: list, real_outputs: list) -> jt.Var:
         for f, r in zip(fake_feats[:-1], real_feats[:-1]):
             total = total + w * (f - r.detach()).abs().mean()
     return total
+
+
+def outside_change(swapped: jt.Var, base: jt.Var, inside) -> jt.Var:
+    """Mean |swapped − base| over the pixels where `inside` (canvas×canvas bool) is False, with
+    `base` a constant (detached): only the swapped face is pulled back towards the original."""
+    import numpy as np
+
+    outside = jt.array((~np.asarray(inside, bool)).astype(np.float32)[None, None])
+    per_pixel = (swapped - base.detach()).abs() * outside
+    return per_pixel.sum() / (outside.sum() * swapped.shape[0] * swapped.shape[1])

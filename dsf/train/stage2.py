@@ -12,7 +12,11 @@ num_d=2)`, conditioned like pix2pixHD on the generator's input map — here the 
 normalised sketch (1×canvas²) concatenated with the real or generated image.
 Losses (see `losses`): generator = LSGAN + λ_FM·feature matching + λ_L1·L1(image, photo) (L1 in
 place of pix2pixHD's VGG loss: no pretrained perceptual network offline); discriminator =
-½(LSGAN(real→1) + LSGAN(fake→0)) on the detached fake. Two Adam optimizers (lr 2e-4, betas
+½(LSGAN(real→1) + LSGAN(fake→0)) on the detached fake. With λ_local > 0 (the kit's named
+departure, `--lambda-local`), the generator also pays λ_local · `losses.outside_change` for
+half the batch re-generated (in the same pass) with one part's latent taken from a face of the
+other half, cycling through the parts step by step: a part's edit should change its own
+region only (`dsf.components.part_regions`). Two Adam optimizers (lr 2e-4, betas
 0.5/0.999). Each step updates D first, then G against the updated D.
 
 λ_FM = 10 is pix2pixHD's. λ_L1 defaults to 100 (pix2pix's pixel-L1 weight): with pix2pixHD's 10,
@@ -37,7 +41,7 @@ from .runner import Budget, StageRun, new_meta
 from .stage1 import load_encoders
 
 LR, BETAS = 2e-4, (0.5, 0.999)
-LAMBDA_FM, LAMBDA_L1 = 10.0, 100.0
+LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL = 10.0, 100.0, 0.0
 D_NDF, D_LAYERS, D_NUM = 16, 3, 2
 
 
@@ -73,16 +77,23 @@ def photo_var(photos: np.ndarray):
 
 
 def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, photos: np.ndarray, canvas: int,
-               lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1) -> dict:
-    """One GAN step on a batch; returns the loss values."""
+               lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
+               swap_part: str = PARTS[0]) -> dict:
+    """One GAN step on a batch; returns the loss values. With `lambda_local`, `swap_part` is the
+    part whose latent the locality loss swaps."""
     from .._jittor import jt
 
     from ..embedding import normalise
-    from .losses import feature_matching, l1, lsgan
+    from ..components import part_regions
+    from .losses import feature_matching, l1, lsgan, outside_change
 
     cond = normalise(sketches)
     real = photo_var(photos)
-    fake = faces_from_latents(gmods, {p: jt.array(latents[p]) for p in PARTS}, canvas)
+    b, local = len(photos), lambda_local and len(photos) > 1
+    # The locality loss's swapped faces ride in the same pass (same BatchNorm statistics).
+    rows = with_swapped_half(latents, swap_part) if local else latents
+    faces = faces_from_latents(gmods, {p: jt.array(rows[p]) for p in PARTS}, canvas)
+    fake = faces[:b]
     # Discriminator on real and the detached fake.
     d_real = disc(jt.concat([cond, real], dim=1))
     d_fake = disc(jt.concat([cond, fake.detach()], dim=1))
@@ -96,9 +107,23 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
     loss_fm = feature_matching(d_gen, real_feats)
     loss_l1 = l1(fake, real)
     loss_g = loss_gan + lambda_fm * loss_fm + lambda_l1 * loss_l1
+    losses = {}
+    if local:
+        swapped = faces[b:]
+        loss_local = outside_change(swapped, fake[:swapped.shape[0]], part_regions(canvas)[swap_part])
+        loss_g = loss_g + lambda_local * loss_local
+        losses["g_local"] = loss_local.item()
     opt_g.step(loss_g)
     return {"loss_g": loss_g.item(), "g_gan": loss_gan.item(), "g_fm": loss_fm.item(), "g_l1": loss_l1.item(),
-            "loss_d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
+            **losses, "loss_d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
+
+
+def with_swapped_half(latents: dict, part: str) -> dict:
+    """The batch's latents (B rows) followed by its first half again with `part`'s latent taken
+    from the second half (row B+i: face i with face h+i's `part`), h = B // 2."""
+    b = len(latents[part])
+    h = b // 2
+    return {p: np.concatenate([latents[p], latents[p][h:2 * h] if p == part else latents[p][:h]]) for p in PARTS}
 
 
 def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
@@ -122,8 +147,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                  until: float | None = None, batch: int = 8, seed: int = 0, ckpt_every: int = 200,
                  sample_every: int = 250, max_steps: int | None = None, pack: dict | None = None,
                  val: dict | None = None, progress: bool = True, extend: bool = False,
-                 lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lr: float = LR,
-                 lr_decay_steps: int = 0, init=None, balance: float | None = None) -> dict:
+                 lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
+                 lr: float = LR, lr_decay_steps: int = 0, init=None, balance: float | None = None) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
@@ -156,18 +181,21 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         if minutes:
             meta["seconds_before_extend"] = meta["seconds"]
             minutes = minutes + meta["seconds"] / 60  # `minutes` more on top of what was trained
-    decay_end = record_phase(meta, lambda_fm=lambda_fm, lambda_l1=lambda_l1, lr=lr, lr_decay_steps=lr_decay_steps)
+    decay_end = record_phase(meta, lambda_fm=lambda_fm, lambda_l1=lambda_l1, lambda_local=lambda_local, lr=lr,
+                             lr_decay_steps=lr_decay_steps)
     jt.set_global_seed(seed + 7919 + meta["step"])
 
     def train_rows(rows) -> dict:
         # meta["step"] is already this step's number; the rate falls to 0 at the decay's end.
         opt_g.lr = opt_d.lr = lr if decay_end is None else lr * max(0.0, (decay_end - meta["step"] + 1) / lr_decay_steps)
         return train_step(gmods, disc, opt_g, opt_d, {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows],
-                          pack["photos"][rows], cfg.canvas, lambda_fm=lambda_fm, lambda_l1=lambda_l1)
+                          pack["photos"][rows], cfg.canvas, lambda_fm=lambda_fm, lambda_l1=lambda_l1,
+                          lambda_local=lambda_local, swap_part=PARTS[meta["step"] % len(PARTS)])
 
     return run.run(train_rows, Budget(epochs, minutes, until, max_steps, decay_end), n=n,
                    grid=lambda: _grid(gmods, cfg, val_latents, val_sketches, val_photos),
-                   curve_keys=["loss_g", "g_gan", "g_fm", "g_l1", "loss_d", "d_real", "d_fake"], seed_key=(seed, 2),
+                   curve_keys=["loss_g", "g_gan", "g_fm", "g_l1", *(["g_local"] if lambda_local else []), "loss_d",
+                               "d_real", "d_fake"], seed_key=(seed, 2),
                    groups=pack["source"], ckpt_every=ckpt_every, sample_every=sample_every,
                    extra_log=lambda: {"lr": opt_g.lr}, bar_keys=["g_l1", "loss_d"])
 
@@ -178,8 +206,9 @@ def record_phase(meta: dict, **phase) -> int | None:
     # Checkpoints written before loss phases existed kept one "losses" entry.
     phases = meta.setdefault("loss_phases", [{"from_step": 0, **meta.pop("losses")}] if "losses" in meta else [])
     phase = {"lambda_fm": float(phase["lambda_fm"]), "lambda_l1": float(phase["lambda_l1"]),
-             "lr": float(phase["lr"]), "lr_decay_steps": int(phase["lr_decay_steps"])}
-    defaults = {"lr": LR, "lr_decay_steps": 0}
+             "lambda_local": float(phase.get("lambda_local", LAMBDA_LOCAL)), "lr": float(phase["lr"]),
+             "lr_decay_steps": int(phase["lr_decay_steps"])}
+    defaults = {"lambda_local": LAMBDA_LOCAL, "lr": LR, "lr_decay_steps": 0}
     if not phases or {k: phases[-1].get(k, defaults.get(k)) for k in phase} != phase:
         phases.append({"from_step": meta["step"], **phase})
     steps = phase["lr_decay_steps"]
