@@ -176,6 +176,11 @@ def test_resume_bank_and_export(tmp_path):
     assert m["step"] == 1 and m["init"] == str(tmp_path / "params")
     tuned_bank, _ = load_bank_arrays(tmp_path / "finetune" / "bank.npz")
     np.testing.assert_allclose(tuned_bank["mouth"], banks2["mouth"].vectors, rtol=2e-2, atol=2e-2)
+    # Its export carries the folder's auto-encoders (the run has no stage 1 of its own).
+    cmd_export(argparse.Namespace(out=str(tmp_path / "finetune"), params=str(tmp_path / "tuned")), CFG)
+    tuned = load_model(tmp_path / "tuned")[1]
+    for name, v in tuned["encoder/nose"].state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), nets["encoder/nose"].state_dict()[name].numpy())
 
 
 def test_epoch_rows_balance_evens_out_sources_and_is_reproducible():
