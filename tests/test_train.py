@@ -176,6 +176,9 @@ def test_resume_bank_and_export(tmp_path):
     assert m["step"] == 1 and m["init"] == str(tmp_path / "params")
     tuned_bank, _ = load_bank_arrays(tmp_path / "finetune" / "bank.npz")
     np.testing.assert_allclose(tuned_bank["mouth"], banks2["mouth"].vectors, rtol=2e-2, atol=2e-2)
+    # It resumes without --init (a later working period): the encoders still come from the folder.
+    m = train_stage2(None, CFG, tmp_path / "finetune", epochs=1, batch=8, max_steps=1, **kw)
+    assert m["step"] == 2 and m["init"] == str(tmp_path / "params")
     # Its export carries the folder's auto-encoders (the run has no stage 1 of its own).
     cmd_export(argparse.Namespace(out=str(tmp_path / "finetune"), params=str(tmp_path / "tuned")), CFG)
     tuned = load_model(tmp_path / "tuned")[1]

@@ -36,6 +36,7 @@ import numpy as np
 from .. import PARTS
 from ..config import Config
 from .bank import build_bank, encode_all, load_bank_arrays
+from .checkpoint import read_meta
 from .data import load_split, load_split_or_none, sample_rows
 from .runner import Budget, StageRun, new_meta
 from .stage1 import load_encoders
@@ -163,6 +164,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     from .._jittor import jt
 
     pack = pack if pack is not None else load_split(data_root, "train")
+    # A resumed fine-tuning run encodes with the folder it started from (it has no stage 1).
+    init = init or (read_meta(Path(out) / "stage2" / "checkpoint.npz") or {}).get("init")
     bank = _bank_for(data_root, cfg, out, pack, init)
     val_sketches, val_photos, val_latents = _validation(out, cfg, pack, val if val is not None else
                                                         load_split_or_none(data_root, "val"), init)
