@@ -71,16 +71,23 @@ def test_stage1_step_changes_weights_and_lowers_loss():
     assert losses[-1] < losses[0]
 
 
-def test_stage2_step_changes_weights_and_lowers_loss():
-    from dsf.train.stage2 import BETAS, LR, build_stage2, train_step
+def _stage2_batch(n):
+    """Fresh stage-2 networks, their two Adams, a batch of n faces and random latents for them."""
+    from dsf.train.stage2 import BETAS, LR, build_stage2
 
     jt.set_global_seed(0)
     gmods, disc = build_stage2(CFG)
     opt_g = jt.optim.Adam([p for m in gmods.values() for p in m.parameters()], LR, betas=BETAS)
     opt_d = jt.optim.Adam(disc.parameters(), LR, betas=BETAS)
-    pack = _pack(8)
     rng = np.random.default_rng(1)
-    lat = {p: rng.normal(size=(8, CFG.latent)).astype(np.float32) for p in PARTS}
+    lat = {p: rng.normal(size=(n, CFG.latent)).astype(np.float32) for p in PARTS}
+    return gmods, disc, opt_g, opt_d, _pack(n), lat
+
+
+def test_stage2_step_changes_weights_and_lowers_loss():
+    from dsf.train.stage2 import train_step
+
+    gmods, disc, opt_g, opt_d, pack, lat = _stage2_batch(8)
     before_g, before_d = _snapshot(gmods), _snapshot({"d": disc})
     hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas) for _ in range(4)]
     assert _changed(before_g, gmods) and _changed(before_d, {"d": disc})
@@ -225,19 +232,13 @@ def test_outside_change_counts_only_pixels_outside_the_region():
 
 
 def test_locality_loss_swaps_half_the_batch_and_trains():
-    from dsf.train.stage2 import BETAS, LR, build_stage2, train_step, with_swapped_half
+    from dsf.train.stage2 import train_step, with_swapped_half
 
     lat = {p: np.arange(4, dtype=np.float32)[:, None] + 10 * i for i, p in enumerate(PARTS)}
     rows = with_swapped_half(lat, "nose")
     assert list(rows["nose"][:, 0]) == [20, 21, 22, 23, 22, 23]  # faces 0, 1 with faces 2, 3's nose
     assert list(rows["mouth"][:, 0]) == [30, 31, 32, 33, 30, 31]
-    jt.set_global_seed(0)
-    gmods, disc = build_stage2(CFG)
-    opt_g = jt.optim.Adam([p for m in gmods.values() for p in m.parameters()], LR, betas=BETAS)
-    opt_d = jt.optim.Adam(disc.parameters(), LR, betas=BETAS)
-    pack = _pack(4)
-    rng = np.random.default_rng(1)
-    lat = {p: rng.normal(size=(4, CFG.latent)).astype(np.float32) for p in PARTS}
+    gmods, disc, opt_g, opt_d, pack, lat = _stage2_batch(4)
     same = {p: np.concatenate([lat[p][:2]] * 2) for p in PARTS}  # second half = first half: a swap changes nothing
     step = train_step(gmods, disc, opt_g, opt_d, same, pack["sketches"], pack["photos"], CFG.canvas, lambda_local=100.0)
     assert step["g_local"] < 1e-4
