@@ -126,15 +126,12 @@ def cmd_export(args, cfg):
     from dsf.params import save_model
 
     from .bank import load_banks
-    from .checkpoint import read_meta
     from .stage1 import load_encoders
-    from .stage2 import load_discriminator, load_stage2
+    from .stage2 import load_discriminator, load_stage2, run_init
 
     out = Path(args.out)
     nets = build_networks(cfg)
-    # A run that fine-tuned a parameter folder (stage2 --init) kept that folder's auto-encoders.
-    init = (read_meta(out / "stage2" / "checkpoint.npz") or {}).get("init")
-    trained = {**load_encoders(out, cfg, init), **load_stage2(out, cfg)}
+    trained = {**load_encoders(out, cfg, run_init(out)), **load_stage2(out, cfg)}
     for k, m in trained.items():
         nets[k].load_state_dict({n: v.numpy() for n, v in m.state_dict().items()})
     banks = load_banks(out / "bank.npz")

@@ -19,6 +19,8 @@ a generator whose receptive field spans the face is free to spread a part's feat
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .._jittor import jt
 
 
@@ -61,8 +63,6 @@ def feature_matching(fake_outputs: list, real_outputs: list) -> jt.Var:
 def outside_change(swapped: jt.Var, base: jt.Var, inside) -> jt.Var:
     """Mean |swapped − base| over the pixels where `inside` (canvas×canvas bool) is False, with
     `base` a constant (detached): only the swapped face is pulled back towards the original."""
-    import numpy as np
-
     outside = jt.array((~np.asarray(inside, bool)).astype(np.float32)[None, None])
     per_pixel = (swapped - base.detach()).abs() * outside
     return per_pixel.sum() / (outside.sum() * swapped.shape[0] * swapped.shape[1])

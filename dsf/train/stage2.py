@@ -164,8 +164,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     from .._jittor import jt
 
     pack = pack if pack is not None else load_split(data_root, "train")
-    # A resumed fine-tuning run encodes with the folder it started from (it has no stage 1).
-    init = init or (read_meta(Path(out) / "stage2" / "checkpoint.npz") or {}).get("init")
+    init = init or run_init(out)  # a resumed fine-tuning run keeps encoding with its folder
     bank = _bank_for(data_root, cfg, out, pack, init)
     val_sketches, val_photos, val_latents = _validation(out, cfg, pack, val if val is not None else
                                                         load_split_or_none(data_root, "val"), init)
@@ -201,6 +200,12 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                                "d_real", "d_fake"], seed_key=(seed, 2),
                    groups=pack["source"], ckpt_every=ckpt_every, sample_every=sample_every,
                    extra_log=lambda: {"lr": opt_g.lr}, bar_keys=["g_l1", "loss_d"])
+
+
+def run_init(out) -> str | None:
+    """The parameter folder run `out`'s stage 2 started from (`--init`), None if it did not: such
+    a run has no stage 1 of its own and encodes with that folder's auto-encoders."""
+    return (read_meta(Path(out) / "stage2" / "checkpoint.npz") or {}).get("init")
 
 
 def record_phase(meta: dict, **phase) -> int | None:
