@@ -1,14 +1,22 @@
 """Print the issue-11 figures of several `python -m dsf evaluate` reports side by side.
 
     python tools/compare_reports.py docs/eval/report.json runs/eval_X/report.json ...
+
+Where each report's `per_image.npz` lies beside it, the identity ranks are also compared
+sketch by sketch with the first report's (same sketches): the mean of log(rank / first's rank)
+± its standard error, so a change of identity can be told from noise.
 """
 import json
 import sys
+from pathlib import Path
+
+import numpy as np
 
 PARTS = ("eye1", "eye2", "nose", "mouth", "remainder")
+MODEL = "model r=0.5"
 
 
-def row(report: dict, method: str = "model r=0.5") -> dict:
+def row(report: dict, method: str = MODEL) -> dict:
     return next(r for r in report["rows"] if r["method"] == method and r["setting"] == "intact")
 
 
@@ -16,19 +24,46 @@ def figures(report: dict) -> dict:
     model = row(report)
     checks = report["checks"]
     diff = checks["removed_r=1_minus_r=0_l1"]
+    identity = model["identity"]
     return {
         "L1": f"{model['l1']['mean']:.4f}",
         "SSIM": f"{model['ssim']['mean']:.4f}",
-        "identity top-1 / top-5": " / ".join(f"{100 * model['identity'][k]:.1f} %" for k in ("top1", "top5")),
-        "locality": ", ".join(f"{report['locality'][p]['ratio']:.2f}" for p in PARTS),
-        "refine inside /255": ", ".join(f"{report['refine_response'][p]['inside']['mean']:.1f}" for p in PARTS),
+        "identity top-1 / top-5": " / ".join(f"{100 * identity[k]:.1f} %" for k in ("top1", "top5")),
+        "identity median rank": f"{identity['median_rank']:.1f} of {identity['gallery']}",
+        "locality": per_part(report, "locality", lambda m: f"{m['ratio']:.2f}"),
+        "refine inside /255": per_part(report, "refine_response", lambda m: f"{m['inside']['mean']:.1f}"),
         "ink removed: L1 r1 - r0": f"{diff['mean']:+.4f} ± {diff['sem']:.4f}",
         "wins vs mean face on SSIM": f"{100 * checks['win_rate_vs_mean_face_ssim']:.0f} %",
     }
 
 
+def per_part(report: dict, section: str, fmt) -> str:
+    """One figure per part, or "not measured" (an evaluation run with --no-effects)."""
+    if section not in report:
+        return "not measured"
+    return ", ".join(fmt(report[section][p]) for p in PARTS)
+
+
+def paired_log_rank(first: dict, other: dict) -> str:
+    """mean log(rank_other / rank_first) ± SE over the same sketches (negative: other is better)."""
+    if not np.array_equal(first["ids"], other["ids"]):
+        return "other sketches"
+    key = f"rank/{MODEL}/intact"
+    d = np.log(other[key]) - np.log(first[key])
+    return f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}"
+
+
+def per_image(report_path: str):
+    path = Path(report_path).with_name("per_image.npz")
+    return dict(np.load(path)) if path.is_file() else None
+
+
 if __name__ == "__main__":
     reports = [(path, figures(json.load(open(path)))) for path in sys.argv[1:]]
+    images = [per_image(path) for path, _ in reports]
+    if images[0] is not None:
+        for (_, f), other in zip(reports, images):
+            f["identity log(rank/first's)"] = paired_log_rank(images[0], other) if other is not None else "no per_image.npz"
     for key in reports[0][1]:
         print(f"{key:28s}" + "".join(f" | {f[key]:>32s}" for _, f in reports))
     print(" " * 28 + "".join(f" | {p[-32:]:>32s}" for p, _ in reports))

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The training campaign behind params/compact128 (issue 11), resumable across working periods.
+# What each recipe measured so far: docs/campaign.md.
 #
 #   UNTIL=04:50 bash tools/train_campaign.sh start      # a new run in $RUN
 #   UNTIL=04:50 bash tools/train_campaign.sh continue   # stage 2 on until UNTIL (UTC)

@@ -1,0 +1,42 @@
+"""tools/compare_reports.py: issue 11's figures side by side, identity compared sketch by sketch."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("eye1", "eye2", "nose", "mouth", "remainder")
+
+
+def _write_report(folder: Path, ranks, effects: bool = True) -> Path:
+    folder.mkdir()
+    stat = {"mean": 0.2, "sem": 0.001}
+    model = {"method": "model r=0.5", "setting": "intact", "l1": stat, "ssim": stat,
+             "identity": {"top1": 0.1, "top5": 0.2, "median_rank": float(np.median(ranks)), "gallery": len(ranks)}}
+    report = {"rows": [model], "checks": {"removed_r=1_minus_r=0_l1": {"mean": -0.003, "sem": 0.001},
+                                          "win_rate_vs_mean_face_ssim": 0.4}}
+    if effects:
+        report["locality"] = {p: {"ratio": 3.0} for p in PARTS}
+        report["refine_response"] = {p: {"inside": {"mean": 8.0}} for p in PARTS}
+    (folder / "report.json").write_text(json.dumps(report))
+    np.savez(folder / "per_image.npz", ids=np.arange(len(ranks)).astype(str),
+             **{"rank/model r=0.5/intact": np.asarray(ranks, float)})
+    return folder / "report.json"
+
+
+def _compare(*reports) -> dict[str, list[str]]:
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "compare_reports.py"), *map(str, reports)],
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split("|")[0].strip(): [c.strip() for c in line.split("|")[1:]] for line in out.splitlines()}
+
+
+def test_identity_ranks_are_compared_sketch_by_sketch(tmp_path):
+    ranks = np.array([1, 3, 7, 20, 100])
+    first = _write_report(tmp_path / "a", ranks)
+    worse = _write_report(tmp_path / "b", ranks * np.e, effects=False)
+    table = _compare(first, worse)
+    assert table["identity log(rank/first's)"] == ["+0.000 ± 0.000", "+1.000 ± 0.000"]
+    assert table["identity median rank"][0] == "7.0 of 5"
+    assert table["locality"] == ["3.00, 3.00, 3.00, 3.00, 3.00", "not measured"]
