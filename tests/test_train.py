@@ -146,7 +146,7 @@ def test_resume_bank_and_export(tmp_path):
     m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, lambda_l1=50, lr=1e-4, lr_decay_steps=3, **kw)
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
-                                    "lr": 1e-4, "lr_decay_steps": 3}
+                                    "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS)}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     rates = [json.loads(l).get("lr") for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose(rates[-3:], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -273,3 +273,25 @@ def test_upsampling_treats_the_last_row_alike_only_when_resizing(kind):
     corner_like_interior = np.allclose(out[:, -1, -1], out[:, -3, -3], atol=1e-5)  # same row/column parity
     assert corner_like_interior == (kind == "resize")
     assert np.allclose(out, out[:, :1, :1], atol=1e-5) == (kind == "resize")  # transpose: checkerboard too
+
+
+def test_local_parts_are_checked_and_recorded_as_a_phase(capsys):
+    from dsf.train.__main__ import parser
+    from dsf.train.stage2 import check_parts, record_phase
+
+    assert check_parts(("remainder", "nose")) == ("nose", "remainder")  # the paper's order
+    with pytest.raises(ValueError, match="subset of eye1"):
+        check_parts(("nose", "ear"))
+    args = parser().parse_args(["stage2", "--data", "d", "--out", "o", "--local-parts", "nose, remainder"])
+    assert args.local_parts == ("nose", "remainder")
+    with pytest.raises(SystemExit):
+        parser().parse_args(["stage2", "--data", "d", "--out", "o", "--local-parts", "ear"])
+    assert "subset of eye1" in capsys.readouterr().err
+    weights = dict(lambda_fm=5, lambda_l1=100, lambda_local=30, lr=2e-4, lr_decay_steps=0)
+    meta = {"step": 0}
+    record_phase(meta, **weights)
+    meta["step"] = 10
+    record_phase(meta, **weights, local_parts=PARTS)  # the default: no new phase
+    record_phase(meta, **weights, local_parts=("nose", "remainder"))
+    assert [(ph["from_step"], ph["local_parts"]) for ph in meta["loss_phases"]] == [
+        (0, list(PARTS)), (10, ["nose", "remainder"])]

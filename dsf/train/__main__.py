@@ -15,6 +15,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import dsf  # noqa: F401,E402  (Jittor environment defaults first)
+from dsf import PARTS  # noqa: E402
 from dsf.config import Config, preset
 
 
@@ -85,7 +86,7 @@ def cmd_stage2(args, cfg):
                         until=_until(args.until), batch=args.batch or 8, seed=args.seed, ckpt_every=args.ckpt_every,
                         extend=getattr(args, "extend", False), lambda_fm=args.lambda_fm, lambda_l1=args.lambda_l1,
                         lambda_local=args.lambda_local, lr=args.lr, lr_decay_steps=args.lr_decay_steps,
-                        max_steps=getattr(args, "max_steps", None),
+                        local_parts=args.local_parts, max_steps=getattr(args, "max_steps", None),
                         init=args.init, balance=args.balance)
     _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
          f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
@@ -101,7 +102,8 @@ def model_card(out: Path, cfg: Config) -> str:
     per_epoch = n // m2.get("batch", 1) if isinstance(n, int) else None
     ep2 = m2.get("epoch", 0) + (m2.get("pos", 0) / per_epoch if per_epoch else 0)
     phases = "; ".join(f"from step {ph['from_step']}: λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}, "
-                       + (f"λ_local {ph['lambda_local']:g}, " if ph.get("lambda_local") else "")
+                       + (f"λ_local {ph['lambda_local']:g} ({', '.join(ph.get('local_parts', PARTS))}), "
+                          if ph.get("lambda_local") else "")
                        + f"lr {ph.get('lr', 2e-4):g}" + (f" decaying to 0 over {ph['lr_decay_steps']} steps"
                                                        if ph.get("lr_decay_steps") else "")
                        for ph in m2.get("loss_phases", [])) or "?"
@@ -207,6 +209,15 @@ def _ink_weight(sp):
                          "fixed when a run starts)")
 
 
+def _parts(text: str) -> tuple:
+    from .stage2 import check_parts
+
+    try:
+        return check_parts(tuple(p.strip() for p in text.split(",") if p.strip()))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _loss_weights(sp):
     from .stage2 import LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LR
 
@@ -214,6 +225,8 @@ def _loss_weights(sp):
     sp.add_argument("--lambda-l1", type=float, default=LAMBDA_L1, help="stage 2 pixel-L1 weight")
     sp.add_argument("--lambda-local", type=float, default=LAMBDA_LOCAL,
                     help="stage 2 locality loss weight (the kit's departure; 0: the paper's losses)")
+    sp.add_argument("--local-parts", type=_parts, default=PARTS,
+                    help="comma-separated parts the locality loss swaps in turn (default: all five)")
     sp.add_argument("--lr", type=float, default=LR, help="stage 2 learning rate (both Adams)")
     sp.add_argument("--lr-decay-steps", type=int, default=0,
                     help="decay the stage 2 learning rate linearly to 0 over N steps from now, then stop")

@@ -149,7 +149,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                  sample_every: int = 250, max_steps: int | None = None, pack: dict | None = None,
                  val: dict | None = None, progress: bool = True, extend: bool = False,
                  lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
-                 lr: float = LR, lr_decay_steps: int = 0, init=None, balance: float | None = None) -> dict:
+                 lr: float = LR, lr_decay_steps: int = 0, init=None, balance: float | None = None,
+                 local_parts: tuple = PARTS) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
@@ -160,7 +161,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     and the run finishes there. A new run starts from the feature decoders, generator and
     discriminator of the kit parameter folder `init` where their shapes match (fine-tuning a
     shipped model). `balance` < 1 evens out the data sources within each epoch (see
-    `checkpoint.epoch_rows`; fixed when the run starts). Returns the final meta."""
+    `checkpoint.epoch_rows`; fixed when the run starts). The locality loss swaps the parts of
+    `local_parts` in turn (default all five). Returns the final meta."""
     from .._jittor import jt
 
     pack = pack if pack is not None else load_split(data_root, "train")
@@ -183,8 +185,9 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         if minutes:
             meta["seconds_before_extend"] = meta["seconds"]
             minutes = minutes + meta["seconds"] / 60  # `minutes` more on top of what was trained
+    local_parts = check_parts(local_parts)
     decay_end = record_phase(meta, lambda_fm=lambda_fm, lambda_l1=lambda_l1, lambda_local=lambda_local, lr=lr,
-                             lr_decay_steps=lr_decay_steps)
+                             lr_decay_steps=lr_decay_steps, local_parts=local_parts)
     jt.set_global_seed(seed + 7919 + meta["step"])
 
     def train_rows(rows) -> dict:
@@ -192,7 +195,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         opt_g.lr = opt_d.lr = lr if decay_end is None else lr * max(0.0, (decay_end - meta["step"] + 1) / lr_decay_steps)
         return train_step(gmods, disc, opt_g, opt_d, {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows],
                           pack["photos"][rows], cfg.canvas, lambda_fm=lambda_fm, lambda_l1=lambda_l1,
-                          lambda_local=lambda_local, swap_part=PARTS[meta["step"] % len(PARTS)])
+                          lambda_local=lambda_local, swap_part=local_parts[meta["step"] % len(local_parts)])
 
     return run.run(train_rows, Budget(epochs, minutes, until, max_steps, decay_end), n=n,
                    grid=lambda: _grid(gmods, cfg, val_latents, val_sketches, val_photos),
@@ -200,6 +203,14 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                                "d_real", "d_fake"], seed_key=(seed, 2),
                    groups=pack["source"], ckpt_every=ckpt_every, sample_every=sample_every,
                    extra_log=lambda: {"lr": opt_g.lr}, bar_keys=["g_l1", "loss_d"])
+
+
+def check_parts(parts) -> tuple:
+    """`parts` as a tuple of part names in the paper's order; a clear error for an unknown or empty list."""
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise ValueError(f"local parts must be a non-empty subset of {', '.join(PARTS)}; got {', '.join(parts) or 'none'}")
+    return tuple(p for p in PARTS if p in parts)
 
 
 def run_init(out) -> str | None:
@@ -215,8 +226,8 @@ def record_phase(meta: dict, **phase) -> int | None:
     phases = meta.setdefault("loss_phases", [{"from_step": 0, **meta.pop("losses")}] if "losses" in meta else [])
     phase = {"lambda_fm": float(phase["lambda_fm"]), "lambda_l1": float(phase["lambda_l1"]),
              "lambda_local": float(phase.get("lambda_local", LAMBDA_LOCAL)), "lr": float(phase["lr"]),
-             "lr_decay_steps": int(phase["lr_decay_steps"])}
-    defaults = {"lambda_local": LAMBDA_LOCAL, "lr": LR, "lr_decay_steps": 0}
+             "lr_decay_steps": int(phase["lr_decay_steps"]), "local_parts": list(phase.get("local_parts", PARTS))}
+    defaults = {"lambda_local": LAMBDA_LOCAL, "lr": LR, "lr_decay_steps": 0, "local_parts": list(PARTS)}
     if not phases or {k: phases[-1].get(k, defaults.get(k)) for k in phase} != phase:
         phases.append({"from_step": meta["step"], **phase})
     steps = phase["lr_decay_steps"]
