@@ -146,7 +146,8 @@ def test_resume_bank_and_export(tmp_path):
     m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, lambda_l1=50, lr=1e-4, lr_decay_steps=3, **kw)
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
-                                    "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS)}
+                                    "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
+                                    "local_weights": {}}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     rates = [json.loads(l).get("lr") for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose(rates[-3:], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -295,3 +296,30 @@ def test_local_parts_are_checked_and_recorded_as_a_phase(capsys):
     record_phase(meta, **weights, local_parts=("nose", "remainder"))
     assert [(ph["from_step"], ph["local_parts"]) for ph in meta["loss_phases"]] == [
         (0, list(PARTS)), (10, ["nose", "remainder"])]
+
+
+def test_local_weights_scale_each_parts_swaps_and_are_recorded(capsys):
+    from dsf.train.__main__ import parser
+    from dsf.train.stage2 import check_weights, local_swap, record_phase
+
+    weights = check_weights({"eye2": 0.3, "eye1": 0.3})
+    assert list(weights) == ["eye1", "eye2"]
+    swaps = [local_swap(step, 50.0, PARTS, weights) for step in range(6)]
+    assert swaps == [("eye1", 15.0), ("eye2", 15.0), ("nose", 50.0), ("mouth", 50.0), ("remainder", 50.0),
+                     ("eye1", 15.0)]
+    assert local_swap(1, 30.0, ("nose", "remainder"), {}) == ("remainder", 30.0)
+    for bad in ({"ear": 1.0}, {"nose": 0.0}, {"nose": -1.0}):
+        with pytest.raises(ValueError, match="PART=W > 0"):
+            check_weights(bad)
+    args = parser().parse_args(["stage2", "--data", "d", "--out", "o", "--local-weights", "eye1=0.3, eye2=0.3"])
+    assert args.local_weights == {"eye1": 0.3, "eye2": 0.3}
+    for bad in ("eye1", "eye1=x", "ear=1"):
+        with pytest.raises(SystemExit):
+            parser().parse_args(["stage2", "--data", "d", "--out", "o", "--local-weights", bad])
+        assert "e.g. eye1=0.3" in capsys.readouterr().err
+    meta, loss = {"step": 0}, dict(lambda_fm=5, lambda_l1=100, lambda_local=50, lr=2e-4, lr_decay_steps=0)
+    record_phase(meta, **loss)
+    record_phase(meta, **loss, local_weights={})  # the default: no new phase
+    meta["step"] = 10
+    record_phase(meta, **loss, local_weights=weights)
+    assert [(ph["from_step"], ph["local_weights"]) for ph in meta["loss_phases"]] == [(0, {}), (10, weights)]

@@ -86,8 +86,8 @@ def cmd_stage2(args, cfg):
                         until=_until(args.until), batch=args.batch or 8, seed=args.seed, ckpt_every=args.ckpt_every,
                         extend=getattr(args, "extend", False), lambda_fm=args.lambda_fm, lambda_l1=args.lambda_l1,
                         lambda_local=args.lambda_local, lr=args.lr, lr_decay_steps=args.lr_decay_steps,
-                        local_parts=args.local_parts, max_steps=getattr(args, "max_steps", None),
-                        init=args.init, balance=args.balance)
+                        local_parts=args.local_parts, local_weights=args.local_weights,
+                        max_steps=getattr(args, "max_steps", None), init=args.init, balance=args.balance)
     _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
          f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
     return meta
@@ -102,8 +102,7 @@ def model_card(out: Path, cfg: Config) -> str:
     per_epoch = n // m2.get("batch", 1) if isinstance(n, int) else None
     ep2 = m2.get("epoch", 0) + (m2.get("pos", 0) / per_epoch if per_epoch else 0)
     phases = "; ".join(f"from step {ph['from_step']}: λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}, "
-                       + (f"λ_local {ph['lambda_local']:g} ({', '.join(ph.get('local_parts', PARTS))}), "
-                          if ph.get("lambda_local") else "")
+                       + (f"λ_local {ph['lambda_local']:g} ({_local_parts_text(ph)}), " if ph.get("lambda_local") else "")
                        + f"lr {ph.get('lr', 2e-4):g}" + (f" decaying to 0 over {ph['lr_decay_steps']} steps"
                                                        if ph.get("lr_decay_steps") else "")
                        for ph in m2.get("loss_phases", [])) or "?"
@@ -218,6 +217,24 @@ def _parts(text: str) -> tuple:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _weights(text: str) -> dict:
+    from .stage2 import check_weights
+
+    try:
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError(f"each item must be PART=W; got {text!r}")
+        return check_weights({p.strip(): float(w) for p, w in pairs})
+    except ValueError as e:  # also a weight that is not a number
+        raise argparse.ArgumentTypeError(f"{e} (expected e.g. eye1=0.3,eye2=0.3)") from None
+
+
+def _local_parts_text(phase: dict) -> str:
+    """'eye1 ×0.3, nose, …' for a loss phase: the swapped parts with their λ_local multipliers."""
+    weights = phase.get("local_weights", {})
+    return ", ".join(p + (f" ×{weights[p]:g}" if p in weights else "") for p in phase.get("local_parts", PARTS))
+
+
 def _loss_weights(sp):
     from .stage2 import LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LR
 
@@ -227,6 +244,8 @@ def _loss_weights(sp):
                     help="stage 2 locality loss weight (the kit's departure; 0: the paper's losses)")
     sp.add_argument("--local-parts", type=_parts, default=PARTS,
                     help="comma-separated parts the locality loss swaps in turn (default: all five)")
+    sp.add_argument("--local-weights", type=_weights, default={},
+                    help="per-part multipliers of λ_local, e.g. eye1=0.3,eye2=0.3 (parts not named: 1)")
     sp.add_argument("--lr", type=float, default=LR, help="stage 2 learning rate (both Adams)")
     sp.add_argument("--lr-decay-steps", type=int, default=0,
                     help="decay the stage 2 learning rate linearly to 0 over N steps from now, then stop")

@@ -15,8 +15,8 @@ place of pix2pixHD's VGG loss: no pretrained perceptual network offline); discri
 ½(LSGAN(real→1) + LSGAN(fake→0)) on the detached fake. With λ_local > 0 (the kit's named
 departure, `--lambda-local`), the generator also pays λ_local · `losses.outside_change` for
 half the batch re-generated (in the same pass) with one part's latent taken from a face of the
-other half, cycling through the parts step by step: a part's edit should change its own
-region only (`dsf.components.part_regions`). Two Adam optimizers (lr 2e-4, betas
+other half, cycling through the parts step by step (`--local-weights` scales λ_local per part):
+a part's edit should change its own region only (`dsf.components.part_regions`). Two Adam optimizers (lr 2e-4, betas
 0.5/0.999). Each step updates D first, then G against the updated D.
 
 λ_FM = 10 is pix2pixHD's. λ_L1 defaults to 100 (pix2pix's pixel-L1 weight): with pix2pixHD's 10,
@@ -150,7 +150,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                  val: dict | None = None, progress: bool = True, extend: bool = False,
                  lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
                  lr: float = LR, lr_decay_steps: int = 0, init=None, balance: float | None = None,
-                 local_parts: tuple = PARTS) -> dict:
+                 local_parts: tuple = PARTS, local_weights: dict | None = None) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
@@ -162,7 +162,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     discriminator of the kit parameter folder `init` where their shapes match (fine-tuning a
     shipped model). `balance` < 1 evens out the data sources within each epoch (see
     `checkpoint.epoch_rows`; fixed when the run starts). The locality loss swaps the parts of
-    `local_parts` in turn (default all five). Returns the final meta."""
+    `local_parts` in turn (default all five), weighing part p's swaps λ_local · `local_weights[p]`
+    (default 1). Returns the final meta."""
     from .._jittor import jt
 
     pack = pack if pack is not None else load_split(data_root, "train")
@@ -185,17 +186,18 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         if minutes:
             meta["seconds_before_extend"] = meta["seconds"]
             minutes = minutes + meta["seconds"] / 60  # `minutes` more on top of what was trained
-    local_parts = check_parts(local_parts)
+    local_parts, local_weights = check_parts(local_parts), check_weights(local_weights or {})
     decay_end = record_phase(meta, lambda_fm=lambda_fm, lambda_l1=lambda_l1, lambda_local=lambda_local, lr=lr,
-                             lr_decay_steps=lr_decay_steps, local_parts=local_parts)
+                             lr_decay_steps=lr_decay_steps, local_parts=local_parts, local_weights=local_weights)
     jt.set_global_seed(seed + 7919 + meta["step"])
 
     def train_rows(rows) -> dict:
         # meta["step"] is already this step's number; the rate falls to 0 at the decay's end.
         opt_g.lr = opt_d.lr = lr if decay_end is None else lr * max(0.0, (decay_end - meta["step"] + 1) / lr_decay_steps)
+        part, lambda_part = local_swap(meta["step"], lambda_local, local_parts, local_weights)
         return train_step(gmods, disc, opt_g, opt_d, {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows],
                           pack["photos"][rows], cfg.canvas, lambda_fm=lambda_fm, lambda_l1=lambda_l1,
-                          lambda_local=lambda_local, swap_part=local_parts[meta["step"] % len(local_parts)])
+                          lambda_local=lambda_part, swap_part=part)
 
     return run.run(train_rows, Budget(epochs, minutes, until, max_steps, decay_end), n=n,
                    grid=lambda: _grid(gmods, cfg, val_latents, val_sketches, val_photos),
@@ -213,6 +215,23 @@ def check_parts(parts) -> tuple:
     return tuple(p for p in PARTS if p in parts)
 
 
+def local_swap(step: int, lambda_local: float, local_parts: tuple, local_weights: dict) -> tuple[str, float]:
+    """(the part the locality loss swaps at `step`, its weight λ_local · `local_weights[part]`):
+    the parts take turns, one per step."""
+    part = local_parts[step % len(local_parts)]
+    return part, lambda_local * local_weights.get(part, 1.0)
+
+
+def check_weights(weights: dict) -> dict:
+    """Per-part multipliers of λ_local as {part: float > 0} in the paper's order; a clear error
+    for an unknown part or a weight ≤ 0 (to drop a part, leave it out of the local parts)."""
+    unknown = sorted(set(weights) - set(PARTS))
+    if unknown or any(not w > 0 for w in weights.values()):
+        raise ValueError(f"local weights must be PART=W > 0 with PART one of {', '.join(PARTS)}; "
+                         f"got {', '.join(f'{p}={w:g}' for p, w in weights.items())}")
+    return {p: float(weights[p]) for p in PARTS if p in weights}
+
+
 def run_init(out) -> str | None:
     """The parameter folder run `out`'s stage 2 started from (`--init`), None if it did not: such
     a run has no stage 1 of its own and encodes with that folder's auto-encoders."""
@@ -226,8 +245,10 @@ def record_phase(meta: dict, **phase) -> int | None:
     phases = meta.setdefault("loss_phases", [{"from_step": 0, **meta.pop("losses")}] if "losses" in meta else [])
     phase = {"lambda_fm": float(phase["lambda_fm"]), "lambda_l1": float(phase["lambda_l1"]),
              "lambda_local": float(phase.get("lambda_local", LAMBDA_LOCAL)), "lr": float(phase["lr"]),
-             "lr_decay_steps": int(phase["lr_decay_steps"]), "local_parts": list(phase.get("local_parts", PARTS))}
-    defaults = {"lambda_local": LAMBDA_LOCAL, "lr": LR, "lr_decay_steps": 0, "local_parts": list(PARTS)}
+             "lr_decay_steps": int(phase["lr_decay_steps"]), "local_parts": list(phase.get("local_parts", PARTS)),
+             "local_weights": dict(phase.get("local_weights", {}))}
+    defaults = {"lambda_local": LAMBDA_LOCAL, "lr": LR, "lr_decay_steps": 0, "local_parts": list(PARTS),
+                "local_weights": {}}
     if not phases or {k: phases[-1].get(k, defaults.get(k)) for k in phase} != phase:
         phases.append({"from_step": meta["step"], **phase})
     steps = phase["lr_decay_steps"]
