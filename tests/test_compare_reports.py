@@ -10,19 +10,23 @@ ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("eye1", "eye2", "nose", "mouth", "remainder")
 
 
-def _write_report(folder: Path, ranks, effects: bool = True) -> Path:
+def _write_report(folder: Path, ranks, effects: bool = True, edge_ranks=None) -> Path:
     folder.mkdir()
     stat = {"mean": 0.2, "sem": 0.001}
     model = {"method": "model r=0.5", "setting": "intact", "l1": stat, "ssim": stat,
              "identity": {"top1": 0.1, "top5": 0.2, "median_rank": float(np.median(ranks)), "gallery": len(ranks)}}
     report = {"rows": [model], "checks": {"removed_r=1_minus_r=0_l1": {"mean": -0.003, "sem": 0.001},
                                           "win_rate_vs_mean_face_ssim": 0.4}}
+    if edge_ranks is not None:
+        model["identity_edges"] = {"top1": 0.1, "top5": 0.3, "median_rank": float(np.median(edge_ranks)),
+                                   "gallery": len(edge_ranks)}
     if effects:
         report["locality"] = {p: {"ratio": 3.0} for p in PARTS}
         report["refine_response"] = {p: {"inside": {"mean": 8.0}} for p in PARTS}
     (folder / "report.json").write_text(json.dumps(report))
     np.savez(folder / "per_image.npz", ids=np.arange(len(ranks)).astype(str),
-             **{"rank/model r=0.5/intact": np.asarray(ranks, float)})
+             **{"rank/model r=0.5/intact": np.asarray(ranks, float)},
+             **({} if edge_ranks is None else {"rank_edges/model r=0.5/intact": np.asarray(edge_ranks, float)}))
     return folder / "report.json"
 
 
@@ -40,3 +44,13 @@ def test_identity_ranks_are_compared_sketch_by_sketch(tmp_path):
     assert table["identity log(rank/first's)"] == ["+0.000 ± 0.000", "+1.000 ± 0.000"]
     assert table["identity median rank"][0] == "7.0 of 5"
     assert table["locality"] == ["3.00, 3.00, 3.00, 3.00, 3.00", "not measured"]
+    assert table["identity (edges) log(rank/first's)"] == ["not measured", "not measured"]  # older reports
+
+
+def test_edge_identity_is_compared_where_both_reports_have_it(tmp_path):
+    ranks = np.array([1, 3, 7, 20, 100])
+    first = _write_report(tmp_path / "a", ranks, edge_ranks=ranks)
+    better = _write_report(tmp_path / "b", ranks, edge_ranks=ranks / np.e)
+    table = _compare(first, better, _write_report(tmp_path / "c", ranks))
+    assert table["identity (edges) log(rank/first's)"] == ["+0.000 ± 0.000", "-1.000 ± 0.000", "not measured"]
+    assert table["identity (edges) top-5, median"] == ["30.0 %, 7.0", "30.0 %, 2.6", "not measured"]

@@ -219,9 +219,13 @@ def test_evaluate_end_to_end(packs_and_pipeline, tmp_path):
     assert saved["effect_pairs"] == 4 and saved["locality"]["mouth"]["n"] == 4
     assert saved["ink_removed"]["p90"] <= 0.3 + 1e-9  # ink-capped removal (the default)
     for r in saved["rows"]:
-        assert 0.0 <= r["identity"]["top1"] <= r["identity"]["top5"] <= 1.0
-    mean_face = row[("mean face", "intact")]["identity"]
-    assert mean_face["top1"] == pytest.approx(saved["identity_chance"]["top1"])  # one image for all: chance
+        for ident in (r["identity"], r["identity_edges"]):
+            assert 0.0 <= ident["top1"] <= ident["top5"] <= 1.0
+    for ident in ("identity", "identity_edges"):
+        mean_face = row[("mean face", "intact")][ident]
+        assert mean_face["top1"] == pytest.approx(saved["identity_chance"]["top1"])  # one image for all: chance
+    with np.load(out / "per_image.npz") as z:
+        assert np.median(z["rank_edges/model r=0.5/intact"]) == row[("model r=0.5", "intact")]["identity_edges"]["median_rank"]
     assert isinstance(saved["checks"]["removed_r=1_beats_r=0_l1_by_2se"], bool)
     assert "## Locality" in md and "## Identity" in md and "## Stage-1 reconstruction" in md
     assert "r=1 beats r=0 by ≥ 2 standard errors" in md

@@ -9,7 +9,7 @@ from dsf.components import part_regions
 from dsf.config import PARTS
 from dsf.data.augment import INK_LEVEL
 from dsf.evaluate.effects import locality, reconstruction, refine_response, sketch_pairs
-from dsf.evaluate.metrics import (change_ratio, identity_ranks, identity_signature, ink_dice, paired_difference,
+from dsf.evaluate.metrics import (change_ratio, edge_signature, identity_ranks, identity_signature, ink_dice, paired_difference,
                                   region_change, top_k_rate)
 from dsf.evaluate.strokes import TILES, incomplete_sketches, ink_removed, remove_ink, stroke_pieces
 
@@ -121,8 +121,9 @@ def _photos(n=10, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
 
 
-def test_a_perfect_identity_map_ranks_every_true_photo_first():
-    sig = identity_signature(_photos())
+@pytest.mark.parametrize("signature", [identity_signature, edge_signature])
+def test_a_perfect_identity_map_ranks_every_true_photo_first(signature):
+    sig = signature(_photos())
     ranks = identity_ranks(sig, sig, np.arange(len(sig)))
     assert (ranks == 1).all() and top_k_rate(ranks, 1) == 1.0
 
@@ -143,6 +144,20 @@ def test_identity_signature_ignores_brightness_and_contrast():
     assert not identity_signature(np.full((1, 64, 64, 3), 0.4)).any()  # a flat image: zeros
     with pytest.raises(ValueError, match="blocks"):
         identity_signature(np.zeros((1, 40, 40, 3)))
+
+
+def test_edge_signature_sees_contours_not_shading():
+    """A dark square on two different smooth shadings: the grey signatures differ, the edge
+    signatures (where the square's border is) nearly agree; a flat image gives zeros."""
+    ramp = np.linspace(0.3, 0.7, 64)
+    square = np.zeros((64, 64))
+    square[20:44, 20:44] = -0.25
+    a, b = 0.2 + square + ramp[None, :] * 0.5, 0.2 + square + ramp[:, None] * 0.5
+    images = np.repeat(np.stack([a, b])[..., None], 3, axis=-1)
+    grey, edges = identity_signature(images), edge_signature(images)
+    assert grey[0] @ grey[1] < 0.8 and edges[0] @ edges[1] > 0.95
+    assert edges.shape == (2, 63 * 63)
+    assert not edge_signature(np.full((1, 64, 64, 3), 0.4)).any()
 
 
 # ----------------------------------------------------------------------- stage-1 reconstruction

@@ -147,7 +147,7 @@ def test_resume_bank_and_export(tmp_path):
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
-                                    "local_weights": {}}
+                                    "local_weights": {}, "lambda_id": 0.0}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     rates = [json.loads(l).get("lr") for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose(rates[-3:], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -247,6 +247,40 @@ def test_locality_loss_swaps_half_the_batch_and_trains():
                        lambda_local=100.0, swap_part=p) for p in PARTS]
     assert all(h["g_local"] > 0 and np.isfinite(h["loss_g"]) for h in hist)
     assert "g_local" not in train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas)
+
+
+def test_identity_loss_prefers_a_face_like_its_own_photo():
+    from dsf.evaluate.metrics import identity_signature
+    from dsf.train.losses import identity_contrast, signature
+
+    rng = np.random.default_rng(3)
+    photos = rng.integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)
+    faces = jt.array(photos.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
+    np.testing.assert_allclose(signature(faces, 16).numpy(), identity_signature(photos, 16), atol=1e-5)
+    gallery = jt.array(identity_signature(photos, 16))
+    right = identity_contrast(faces, gallery, [0, 1, 2, 3], 0.1, 16).item()
+    wrong = identity_contrast(faces, gallery, [1, 2, 3, 0], 0.1, 16).item()
+    assert right < 0.01 and wrong > 5  # its own photo vs another's; log 4 ≈ 1.4 would be chance
+    assert identity_contrast(faces * 0.5 + 0.2, gallery, [0, 1, 2, 3], 0.1, 16).item() == pytest.approx(right, abs=1e-4)
+
+
+def test_identity_loss_is_optional_recorded_and_trains():
+    from dsf.train.__main__ import parser
+    from dsf.train.stage2 import photo_signatures, record_phase, train_step
+
+    gmods, disc, opt_g, opt_d, pack, lat = _stage2_batch(4)
+    identity = (photo_signatures(pack["photos"], chunk=3), np.arange(4))
+    hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas,
+                       lambda_l1=0.0, lambda_id=10.0, identity=identity) for _ in range(4)]
+    assert all(np.isfinite(h["g_id"]) for h in hist) and hist[-1]["g_id"] < hist[0]["g_id"]
+    assert "g_id" not in train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas)
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--lambda-id", "2"]).lambda_id == 2.0
+    meta, loss = {"step": 0}, dict(lambda_fm=5, lambda_l1=100, lambda_local=50, lr=5e-5, lr_decay_steps=0)
+    meta["loss_phases"] = [{"from_step": 0, **loss, "local_parts": list(PARTS), "local_weights": {}}]  # older run
+    record_phase(meta, **loss)  # no identity loss: the same phase
+    meta["step"] = 10
+    record_phase(meta, **loss, lambda_id=1.0)
+    assert [(ph["from_step"], ph.get("lambda_id")) for ph in meta["loss_phases"]] == [(0, None), (10, 1.0)]
 
 
 def test_ink_weighted_l1_counts_strokes_more():

@@ -4,7 +4,8 @@
 
 Where each report's `per_image.npz` lies beside it, the identity ranks are also compared
 sketch by sketch with the first report's (same sketches): the mean of log(rank / first's rank)
-± its standard error, so a change of identity can be told from noise.
+± its standard error, so a change of identity can be told from noise — by the grey signature
+and, where both reports have it, by the edge signature no model trains on.
 """
 import json
 import sys
@@ -24,12 +25,14 @@ def figures(report: dict) -> dict:
     model = row(report)
     checks = report["checks"]
     diff = checks["removed_r=1_minus_r=0_l1"]
-    identity = model["identity"]
+    identity, edges = model["identity"], model.get("identity_edges")
     return {
         "L1": f"{model['l1']['mean']:.4f}",
         "SSIM": f"{model['ssim']['mean']:.4f}",
         "identity top-1 / top-5": " / ".join(f"{100 * identity[k]:.1f} %" for k in ("top1", "top5")),
         "identity median rank": f"{identity['median_rank']:.1f} of {identity['gallery']}",
+        "identity (edges) top-5, median": f"{100 * edges['top5']:.1f} %, {edges['median_rank']:.1f}" if edges
+                                          else "not measured",
         "locality": per_part(report, "locality", lambda m: f"{m['ratio']:.2f}"),
         "refine inside /255": per_part(report, "refine_response", lambda m: f"{m['inside']['mean']:.1f}"),
         "ink removed: L1 r1 - r0": f"{diff['mean']:+.4f} ± {diff['sem']:.4f}",
@@ -44,11 +47,13 @@ def per_part(report: dict, section: str, fmt) -> str:
     return ", ".join(fmt(report[section][p]) for p in PARTS)
 
 
-def paired_log_rank(first: dict, other: dict) -> str:
+def paired_log_rank(first: dict, other: dict, metric: str = "rank") -> str:
     """mean log(rank_other / rank_first) ± SE over the same sketches (negative: other is better)."""
     if not np.array_equal(first["ids"], other["ids"]):
         return "other sketches"
-    key = f"rank/{MODEL}/intact"
+    key = f"{metric}/{MODEL}/intact"
+    if key not in first or key not in other:
+        return "not measured"
     d = np.log(other[key]) - np.log(first[key])
     return f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}"
 
@@ -63,7 +68,10 @@ if __name__ == "__main__":
     images = [per_image(path) for path, _ in reports]
     if images[0] is not None:
         for (_, f), other in zip(reports, images):
-            f["identity log(rank/first's)"] = paired_log_rank(images[0], other) if other is not None else "no per_image.npz"
+            for metric, name in (("rank", "identity"), ("rank_edges", "identity (edges)")):
+                f[f"{name} log(rank/first's)"] = (paired_log_rank(images[0], other, metric) if other is not None
+                                                  else "no per_image.npz")
+    width = max(map(len, reports[0][1]))
     for key in reports[0][1]:
-        print(f"{key:28s}" + "".join(f" | {f[key]:>32s}" for _, f in reports))
-    print(" " * 28 + "".join(f" | {p[-32:]:>32s}" for p, _ in reports))
+        print(f"{key:{width}s}" + "".join(f" | {f[key]:>32s}" for _, f in reports))
+    print(" " * width + "".join(f" | {p[-32:]:>32s}" for p, _ in reports))

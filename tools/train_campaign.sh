@@ -10,6 +10,7 @@
 #   LOCAL=30 LOCAL_PARTS=nose,remainder ...               # the locality loss on some parts only
 #   LOCAL=50 LOCAL_WEIGHTS=eye1=0.3,eye2=0.3 ...          # ... or weaker on some parts
 #   LR=5e-5 ...                                           # another learning rate
+#   ID=1 ...                                              # with the identity loss
 #
 # start:    stage 1 from the shipped auto-encoders (ink-weighted L1, sources balanced ∝ √size)
 #           for STAGE1_MIN minutes, the bank, then stage 2 (fresh feature decoders and
@@ -27,7 +28,7 @@ INIT=${INIT:-params/compact128}
 export OMP_NUM_THREADS=1   # two single-thread processes beat one two-thread process here
 STAGE2=(--data "$DATA" --out "$RUN" --balance 0 --lambda-fm "${FM:-5}" --lambda-l1 "${L1:-100}"
         --lambda-local "${LOCAL:-0}" --local-parts "${LOCAL_PARTS:-eye1,eye2,nose,mouth,remainder}"
-        --local-weights "${LOCAL_WEIGHTS:-}" --lr "${LR:-2e-4}")
+        --local-weights "${LOCAL_WEIGHTS:-}" --lambda-id "${ID:-0}" --lr "${LR:-2e-4}")
 [ -n "${UNTIL:-}" ] && STAGE2+=(--until "$UNTIL")
 [ -n "${DECAY:-}" ] && STAGE2+=(--lr-decay-steps "$DECAY")
 

@@ -119,14 +119,20 @@ def identity(rep: dict) -> list:
     gallery = rep["rows"][0]["identity"]["gallery"]
     lines = ["", f"## Identity: is the true photo the most similar of the {gallery} test photos?", "",
              f"Similarity: {rep['metrics']['identity']}.", "",
-             "| method | sketch | top-1 ↑ | top-5 ↑ | median rank ↓ | n |", "|---|---|---|---|---|---|",
-             f"| chance | — | {100 * chance['top1']:.2f} % | {100 * chance['top5']:.2f} % | "
-             f"{(gallery + 1) / 2:.0f} | — |"]
+             f"Edges: {rep['metrics']['identity_edges']}.", "",
+             "| method | sketch | top-1 ↑ | top-5 ↑ | median rank ↓ | edges: top-1 ↑ | top-5 ↑ | median rank ↓ | n |",
+             "|---|---|---|---|---|---|---|---|---|",
+             f"| chance | — | {_ranks(chance, gallery)} | {_ranks(chance, gallery)} | — |"]
     for r in rep["rows"]:
-        i = r["identity"]
-        lines.append(f"| {r['method']} | {titles[r['setting']]} | {100 * i['top1']:.2f} % | {100 * i['top5']:.2f} % "
-                     f"| {i['median_rank']:.0f} | {r['n']} |")
+        lines.append(f"| {r['method']} | {titles[r['setting']]} | {_ranks(r['identity'])} | "
+                     f"{_ranks(r['identity_edges'])} | {r['n']} |")
     return lines
+
+
+def _ranks(ident: dict, gallery: int | None = None) -> str:
+    """'top-1 | top-5 | median rank' cells; chance (given its gallery) has the middle rank."""
+    median = (gallery + 1) / 2 if gallery else ident["median_rank"]
+    return f"{100 * ident['top1']:.2f} % | {100 * ident['top5']:.2f} % | {median:.0f}"
 
 
 def region_table(title: str, definition: str, parts: dict) -> list:

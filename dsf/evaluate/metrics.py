@@ -9,6 +9,10 @@ paper's effects (region change for locality and refine response, identity ranks,
 - **region change**: mean |a − b| (in /255 units, over RGB) inside a boolean region and outside it.
 - **identity signature**: the image as BT.601 grey, block-averaged to 32×32, minus its mean,
   divided by its norm; the similarity of two images is the dot product (cosine similarity).
+- **edge signature**: the same for the gradient magnitude of the grey image block-averaged to
+  64×64 (forward differences): where the face's contours are, not its shading. The kit's
+  identity loss (`dsf.train.losses.identity_contrast`) trains on the grey signature, so the
+  edge signature is the identity measure no model was trained on.
 - **ink Dice**: 2|A ∩ B| / (|A| + |B|) of the pixels darker than a level (1 when both are empty).
 """
 from __future__ import annotations
@@ -21,6 +25,8 @@ SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 SIGNATURE_SIDE = 32
 """Side of the grey thumbnails that identity similarity compares."""
+EDGE_SIDE = 64
+"""Side of the grey thumbnails whose gradient magnitude the edge signature compares."""
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -162,6 +168,19 @@ def change_ratio(inside, outside) -> float:
 def identity_signature(images, side: int = SIGNATURE_SIDE) -> np.ndarray:
     """B×H×W×3 images → B×side² float32 signatures: BT.601 grey, block-averaged to side×side
     (H and W must be multiples of side), zero mean, unit norm (a flat image gives zeros)."""
+    return _unit_rows(_grey_blocks(images, side).reshape(-1, side * side))
+
+
+def edge_signature(images, side: int = EDGE_SIDE) -> np.ndarray:
+    """B×H×W×3 images → B×(side−1)² float32 signatures: the gradient magnitude (forward
+    differences) of the BT.601 grey image block-averaged to side×side, zero mean, unit norm."""
+    small = _grey_blocks(images, side)
+    dx, dy = np.diff(small, axis=2)[:, :-1], np.diff(small, axis=1)[:, :, :-1]
+    return _unit_rows(np.hypot(dx, dy).reshape(len(small), -1))
+
+
+def _grey_blocks(images, side: int) -> np.ndarray:
+    """B×side×side block means of the images' BT.601 grey (H and W multiples of side)."""
     x = to_float(images)
     if x.ndim == 3:
         x = x[None]
@@ -169,8 +188,12 @@ def identity_signature(images, side: int = SIGNATURE_SIDE) -> np.ndarray:
     b, h, w = grey.shape
     if h % side or w % side:
         raise ValueError(f"images of {h}×{w} do not divide into {side}×{side} blocks")
-    small = grey.reshape(b, side, h // side, side, w // side).mean(axis=(2, 4)).reshape(b, -1)
-    small -= small.mean(axis=1, keepdims=True)
+    return grey.reshape(b, side, h // side, side, w // side).mean(axis=(2, 4))
+
+
+def _unit_rows(small: np.ndarray) -> np.ndarray:
+    """Each row minus its mean, divided by its norm, as float32 (a flat row gives zeros)."""
+    small = small - small.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(small, axis=1, keepdims=True)
     flat = norm < 1e-9  # rounding residue of a flat image, not structure
     return np.divide(small, norm, out=np.zeros_like(small), where=~flat).astype(np.float32)

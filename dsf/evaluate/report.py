@@ -12,8 +12,8 @@ import numpy as np
 
 from ..config import PARTS
 from .effects import RECONSTRUCTION_INK_LEVEL
-from .metrics import (SIGNATURE_SIDE, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, identity_ranks, identity_signature,
-                      paired_difference, stats, top_k_rate)
+from .metrics import (EDGE_SIDE, SIGNATURE_SIDE, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, edge_signature,
+                      identity_ranks, identity_signature, paired_difference, stats, top_k_rate)
 from .scoring import SETTINGS, model_key, paired_rows
 from .strokes import ink_removed, removal_summary
 
@@ -21,6 +21,8 @@ DEFINITIONS = {
     "l1": "mean |a - b| over pixels and RGB channels, images in [0, 1]",
     "identity": f"cosine similarity of {SIGNATURE_SIDE}x{SIGNATURE_SIDE} BT.601 grey thumbnails (block means), "
                 "zero-mean and unit-norm; rank of the true photo among all evaluated test photos",
+    "identity_edges": f"the same with the gradient magnitude of {EDGE_SIDE}x{EDGE_SIDE} grey thumbnails (contours, "
+                      "not shading; the kit's identity loss trains on the grey thumbnails, never on these)",
     "locality": "Face with one part's blended latent (refine 0.5) taken from another test sketch vs the face "
                 "itself: mean |delta| (/255, RGB) inside the part's window and outside it; ratio = inside / outside",
     "refine_response": "One part at refine 1 vs refine 0, the others at 0.5: mean |delta| (/255, RGB) inside "
@@ -46,20 +48,22 @@ def identity(queries: np.ndarray, gallery: np.ndarray, truth: np.ndarray) -> tup
 
 
 def score_rows(scorer, ev, refines) -> list:
-    """One row per (method, setting): L1, SSIM, face rate, identity. The identity gallery is
-    the photos of every sketch done intact."""
+    """One row per (method, setting): L1, SSIM, face rate, identity (grey and edge signatures).
+    The identity gallery is the photos of every sketch done intact."""
     done = ev.sets["intact"].positions
     gallery, truth = identity_signature(ev.photos[done]), np.full(len(ev.indices), -1)
+    edge_gallery = edge_signature(ev.photos[done])
     truth[done] = np.arange(len(done))
     rows = []
     for s in SETTINGS:
         for m in methods(scorer, refines):
             rec = scorer.per_image[(m, s)]
             ident, rec["rank"] = identity(rec["signature"], gallery, truth[ev.sets[s].positions])
+            edges, rec["rank_edges"] = identity(rec["edge_signature"], edge_gallery, truth[ev.sets[s].positions])
             rows.append({"method": m, "setting": s, "refine": float(m.split("=")[1]) if m.startswith("model") else None,
                          "n": len(ev.sets[s].positions), "l1": stats(rec["l1"]), "ssim": stats(rec["ssim"]),
                          "face_rate": None if rec["face"] is None else float(rec["face"].mean()),
-                         "identity": ident})
+                         "identity": ident, "identity_edges": edges})
     return rows
 
 
@@ -216,7 +220,7 @@ def per_image_arrays(ev, scorer) -> dict:
     if "real" in ev.faces:
         arrays["face/real photo"] = ev.faces["real"]
     for (key, s), rec in scorer.per_image.items():
-        for metric in ("l1", "ssim", "face", "rank"):
+        for metric in ("l1", "ssim", "face", "rank", "rank_edges"):
             if rec.get(metric) is not None:
                 arrays[f"{metric}/{key}/{s}"] = rec[metric]
     return arrays

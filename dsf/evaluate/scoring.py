@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import PARTS
 from .batches import blend_all, encode_all, pad, project_all
-from .metrics import SIGNATURE_SIDE, identity_signature, l1, ssim
+from .metrics import EDGE_SIDE, SIGNATURE_SIDE, edge_signature, identity_signature, l1, ssim
 
 SETTINGS = ("intact", "strokes_removed")
 BUDGET_SHARE = {"intact": 0.8, "strokes_removed": 1.0}
@@ -119,6 +119,7 @@ class Scorer:
 
     def _record(self, m):
         return {"l1": np.zeros(m), "ssim": np.zeros(m), "signature": np.zeros((m, SIGNATURE_SIDE ** 2), np.float32),
+                "edge_signature": np.zeros((m, (EDGE_SIDE - 1) ** 2), np.float32),
                 "face": None if self.detect is None else np.zeros(m, bool)}
 
     def _work(self, rec, rows, images, targets, faces):
@@ -126,6 +127,7 @@ class Scorer:
         rec["l1"][rows] = l1(images, targets)
         rec["ssim"][rows] = ssim(images, targets, dtype=np.float32)
         rec["signature"][rows] = identity_signature(images)
+        rec["edge_signature"][rows] = edge_signature(images)
         self.timings["metrics"] += time.perf_counter() - t
         if rec["face"] is not None:
             rec["face"][rows] = self.detect(images) if faces is None else faces

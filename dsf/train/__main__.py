@@ -86,7 +86,7 @@ def cmd_stage2(args, cfg):
                         until=_until(args.until), batch=args.batch or 8, seed=args.seed, ckpt_every=args.ckpt_every,
                         extend=getattr(args, "extend", False), lambda_fm=args.lambda_fm, lambda_l1=args.lambda_l1,
                         lambda_local=args.lambda_local, lr=args.lr, lr_decay_steps=args.lr_decay_steps,
-                        local_parts=args.local_parts, local_weights=args.local_weights,
+                        local_parts=args.local_parts, local_weights=args.local_weights, lambda_id=args.lambda_id,
                         max_steps=getattr(args, "max_steps", None), init=args.init, balance=args.balance)
     _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
          f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
@@ -103,6 +103,7 @@ def model_card(out: Path, cfg: Config) -> str:
     ep2 = m2.get("epoch", 0) + (m2.get("pos", 0) / per_epoch if per_epoch else 0)
     phases = "; ".join(f"from step {ph['from_step']}: λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}, "
                        + (f"λ_local {ph['lambda_local']:g} ({_local_parts_text(ph)}), " if ph.get("lambda_local") else "")
+                       + (f"λ_id {ph['lambda_id']:g}, " if ph.get("lambda_id") else "")
                        + f"lr {ph.get('lr', 2e-4):g}" + (f" decaying to 0 over {ph['lr_decay_steps']} steps"
                                                        if ph.get("lr_decay_steps") else "")
                        for ph in m2.get("loss_phases", [])) or "?"
@@ -236,7 +237,7 @@ def _local_parts_text(phase: dict) -> str:
 
 
 def _loss_weights(sp):
-    from .stage2 import LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LR
+    from .stage2 import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LR
 
     sp.add_argument("--lambda-fm", type=float, default=LAMBDA_FM, help="stage 2 feature-matching weight")
     sp.add_argument("--lambda-l1", type=float, default=LAMBDA_L1, help="stage 2 pixel-L1 weight")
@@ -246,6 +247,9 @@ def _loss_weights(sp):
                     help="comma-separated parts the locality loss swaps in turn (default: all five)")
     sp.add_argument("--local-weights", type=_weights, default={},
                     help="per-part multipliers of λ_local, e.g. eye1=0.3,eye2=0.3 (parts not named: 1)")
+    sp.add_argument("--lambda-id", type=float, default=LAMBDA_ID,
+                    help="stage 2 identity loss weight: each face nearer its own photo than other training "
+                         "photos (the kit's departure; 0: the paper's losses)")
     sp.add_argument("--lr", type=float, default=LR, help="stage 2 learning rate (both Adams)")
     sp.add_argument("--lr-decay-steps", type=int, default=0,
                     help="decay the stage 2 learning rate linearly to 0 over N steps from now, then stop")

@@ -16,6 +16,14 @@ it by the pixel L1 (weighted like the VGG term, λ = 10).
 face changes outside a part's region when only that part's latent is swapped for another
 face's. The paper gets local edits from pasting each part's features into its own window, but
 a generator whose receptive field spans the face is free to spread a part's features anywhere.
+
+`identity_contrast` is the kit's identity loss (not in the paper, off by default): a softmax
+cross-entropy (InfoNCE) that asks each generated face to be more similar to its own photo than
+to every other training photo, on the identity signatures of `dsf.evaluate.metrics` (grey
+32×32 thumbnails, zero mean, unit norm). L1 to the photo is smallest for the conditional mean
+face, which may look like every photo a little; this term pays for looking like the wrong one.
+Because it trains on the very signature the evaluation's identity rank uses (on other faces),
+an identity gain from it is checked against L1, SSIM and the pictures, not believed alone.
 """
 from __future__ import annotations
 
@@ -58,6 +66,24 @@ def feature_matching(fake_outputs: list, real_outputs: list) -> jt.Var:
         for f, r in zip(fake_feats[:-1], real_feats[:-1]):
             total = total + w * (f - r.detach()).abs().mean()
     return total
+
+
+def signature(images: jt.Var, side: int) -> jt.Var:
+    """B×3×H×W images → B×side² identity signatures (differentiable), as
+    `dsf.evaluate.metrics.identity_signature`: BT.601 grey, side×side block means, zero mean,
+    unit norm. The images' value range does not matter (offset and scale cancel)."""
+    b, _, h, w = images.shape
+    grey = 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]
+    small = grey.reshape(b, side, h // side, side, w // side).mean(4).mean(2).reshape(b, side * side)
+    small = small - small.mean(1, keepdims=True)
+    return small / ((small * small).sum(1, keepdims=True) + 1e-12).sqrt()
+
+
+def identity_contrast(faces: jt.Var, gallery: jt.Var, own, temperature: float, side: int) -> jt.Var:
+    """InfoNCE over a gallery of photo signatures (N×side², constants): mean over the faces of
+    −log softmax(similarity / temperature)[own photo], `own[i]` = face i's row in `gallery`."""
+    logits = jt.matmul(signature(faces, side), gallery.transpose(1, 0)) / temperature
+    return jt.nn.cross_entropy_loss(logits, jt.array(np.asarray(own, np.int32)))
 
 
 def outside_change(swapped: jt.Var, base: jt.Var, inside) -> jt.Var:

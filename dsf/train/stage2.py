@@ -16,7 +16,10 @@ place of pix2pixHD's VGG loss: no pretrained perceptual network offline); discri
 departure, `--lambda-local`), the generator also pays λ_local · `losses.outside_change` for
 half the batch re-generated (in the same pass) with one part's latent taken from a face of the
 other half, cycling through the parts step by step (`--local-weights` scales λ_local per part):
-a part's edit should change its own region only (`dsf.components.part_regions`). Two Adam optimizers (lr 2e-4, betas
+a part's edit should change its own region only (`dsf.components.part_regions`). With λ_id > 0
+(the kit's second named departure, `--lambda-id`), the generator also pays λ_id ·
+`losses.identity_contrast`: each face should be nearer its own photo than every other training
+photo on the evaluation's identity signature (temperature `ID_TEMPERATURE`). Two Adam optimizers (lr 2e-4, betas
 0.5/0.999). Each step updates D first, then G against the updated D.
 
 λ_FM = 10 is pix2pixHD's. λ_L1 defaults to 100 (pix2pix's pixel-L1 weight): with pix2pixHD's 10,
@@ -42,7 +45,10 @@ from .runner import Budget, StageRun, new_meta
 from .stage1 import load_encoders
 
 LR, BETAS = 2e-4, (0.5, 0.999)
-LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL = 10.0, 100.0, 0.0
+LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_ID = 10.0, 100.0, 0.0, 0.0
+ID_TEMPERATURE = 0.1
+"""Softmax temperature of the identity loss: training photos' signatures have cosine
+similarities from about −0.4 to 0.8 (1st–99th percentile), so 0.1 spreads them over ~12 logits."""
 D_NDF, D_LAYERS, D_NUM = 16, 3, 2
 
 
@@ -79,14 +85,16 @@ def photo_var(photos: np.ndarray):
 
 def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, photos: np.ndarray, canvas: int,
                lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
-               swap_part: str = PARTS[0]) -> dict:
+               swap_part: str = PARTS[0], lambda_id: float = LAMBDA_ID, identity: tuple | None = None) -> dict:
     """One GAN step on a batch; returns the loss values. With `lambda_local`, `swap_part` is the
-    part whose latent the locality loss swaps."""
+    part whose latent the locality loss swaps. With `lambda_id`, `identity` = (gallery of photo
+    signatures as a Var, each batch face's row in it) for the identity loss."""
     from .._jittor import jt
 
     from ..embedding import normalise
     from ..components import part_regions
-    from .losses import feature_matching, l1, lsgan, outside_change
+    from ..evaluate.metrics import SIGNATURE_SIDE
+    from .losses import feature_matching, identity_contrast, l1, lsgan, outside_change
 
     cond = normalise(sketches)
     real = photo_var(photos)
@@ -114,6 +122,10 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
         loss_local = outside_change(swapped, fake[:swapped.shape[0]], part_regions(canvas)[swap_part])
         loss_g = loss_g + lambda_local * loss_local
         losses["g_local"] = loss_local.item()
+    if lambda_id:
+        loss_id = identity_contrast(fake, identity[0], identity[1], ID_TEMPERATURE, SIGNATURE_SIDE)
+        loss_g = loss_g + lambda_id * loss_id
+        losses["g_id"] = loss_id.item()
     opt_g.step(loss_g)
     return {"loss_g": loss_g.item(), "g_gan": loss_gan.item(), "g_fm": loss_fm.item(), "g_l1": loss_l1.item(),
             **losses, "loss_d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
@@ -150,7 +162,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                  val: dict | None = None, progress: bool = True, extend: bool = False,
                  lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
                  lr: float = LR, lr_decay_steps: int = 0, init=None, balance: float | None = None,
-                 local_parts: tuple = PARTS, local_weights: dict | None = None) -> dict:
+                 local_parts: tuple = PARTS, local_weights: dict | None = None, lambda_id: float = LAMBDA_ID) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
@@ -163,7 +175,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     shipped model). `balance` < 1 evens out the data sources within each epoch (see
     `checkpoint.epoch_rows`; fixed when the run starts). The locality loss swaps the parts of
     `local_parts` in turn (default all five), weighing part p's swaps λ_local · `local_weights[p]`
-    (default 1). Returns the final meta."""
+    (default 1). The identity loss (`lambda_id`) compares each face with all training photos.
+    Returns the final meta."""
     from .._jittor import jt
 
     pack = pack if pack is not None else load_split(data_root, "train")
@@ -188,7 +201,9 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
             minutes = minutes + meta["seconds"] / 60  # `minutes` more on top of what was trained
     local_parts, local_weights = check_parts(local_parts), check_weights(local_weights or {})
     decay_end = record_phase(meta, lambda_fm=lambda_fm, lambda_l1=lambda_l1, lambda_local=lambda_local, lr=lr,
-                             lr_decay_steps=lr_decay_steps, local_parts=local_parts, local_weights=local_weights)
+                             lr_decay_steps=lr_decay_steps, local_parts=local_parts, local_weights=local_weights,
+                             lambda_id=lambda_id)
+    gallery = photo_signatures(pack["photos"]) if lambda_id else None
     jt.set_global_seed(seed + 7919 + meta["step"])
 
     def train_rows(rows) -> dict:
@@ -197,14 +212,23 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         part, lambda_part = local_swap(meta["step"], lambda_local, local_parts, local_weights)
         return train_step(gmods, disc, opt_g, opt_d, {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows],
                           pack["photos"][rows], cfg.canvas, lambda_fm=lambda_fm, lambda_l1=lambda_l1,
-                          lambda_local=lambda_part, swap_part=part)
+                          lambda_local=lambda_part, swap_part=part, lambda_id=lambda_id, identity=(gallery, rows))
 
     return run.run(train_rows, Budget(epochs, minutes, until, max_steps, decay_end), n=n,
                    grid=lambda: _grid(gmods, cfg, val_latents, val_sketches, val_photos),
-                   curve_keys=["loss_g", "g_gan", "g_fm", "g_l1", *(["g_local"] if lambda_local else []), "loss_d",
+                   curve_keys=["loss_g", "g_gan", "g_fm", "g_l1", *(["g_local"] if lambda_local else []),
+                               *(["g_id"] if lambda_id else []), "loss_d",
                                "d_real", "d_fake"], seed_key=(seed, 2),
                    groups=pack["source"], ckpt_every=ckpt_every, sample_every=sample_every,
                    extra_log=lambda: {"lr": opt_g.lr}, bar_keys=["g_l1", "loss_d"])
+
+
+def photo_signatures(photos: np.ndarray, chunk: int = 512):
+    """N×H×W×3 uint8 photos → the identity loss's gallery: their N×side² signatures as a Var."""
+    from .._jittor import jt
+    from ..evaluate.metrics import identity_signature
+
+    return jt.array(np.concatenate([identity_signature(photos[i:i + chunk]) for i in range(0, len(photos), chunk)]))
 
 
 def check_parts(parts) -> tuple:
@@ -246,9 +270,10 @@ def record_phase(meta: dict, **phase) -> int | None:
     phase = {"lambda_fm": float(phase["lambda_fm"]), "lambda_l1": float(phase["lambda_l1"]),
              "lambda_local": float(phase.get("lambda_local", LAMBDA_LOCAL)), "lr": float(phase["lr"]),
              "lr_decay_steps": int(phase["lr_decay_steps"]), "local_parts": list(phase.get("local_parts", PARTS)),
-             "local_weights": dict(phase.get("local_weights", {}))}
+             "local_weights": dict(phase.get("local_weights", {})),
+             "lambda_id": float(phase.get("lambda_id", LAMBDA_ID))}
     defaults = {"lambda_local": LAMBDA_LOCAL, "lr": LR, "lr_decay_steps": 0, "local_parts": list(PARTS),
-                "local_weights": {}}
+                "local_weights": {}, "lambda_id": LAMBDA_ID}
     if not phases or {k: phases[-1].get(k, defaults.get(k)) for k in phase} != phase:
         phases.append({"from_step": meta["step"], **phase})
     steps = phase["lr_decay_steps"]
