@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("eye1", "eye2", "nose", "mouth", "remainder")
 
 
-def _write_report(folder: Path, ranks, effects: bool = True, edge_ranks=None) -> Path:
+def _write_report(folder: Path, ranks, effects: bool = True, edge_ranks=None, l1s=None) -> Path:
     folder.mkdir()
     stat = {"mean": 0.2, "sem": 0.001}
     model = {"method": "model r=0.5", "setting": "intact", "l1": stat, "ssim": stat,
@@ -26,7 +26,8 @@ def _write_report(folder: Path, ranks, effects: bool = True, edge_ranks=None) ->
     (folder / "report.json").write_text(json.dumps(report))
     np.savez(folder / "per_image.npz", ids=np.arange(len(ranks)).astype(str),
              **{"rank/model r=0.5/intact": np.asarray(ranks, float)},
-             **({} if edge_ranks is None else {"rank_edges/model r=0.5/intact": np.asarray(edge_ranks, float)}))
+             **({} if edge_ranks is None else {"rank_edges/model r=0.5/intact": np.asarray(edge_ranks, float)}),
+             **({} if l1s is None else {"l1/model r=0.5/intact": np.asarray(l1s, float)}))
     return folder / "report.json"
 
 
@@ -54,3 +55,12 @@ def test_edge_identity_is_compared_where_both_reports_have_it(tmp_path):
     table = _compare(first, better, _write_report(tmp_path / "c", ranks))
     assert table["identity (edges) log(rank/first's)"] == ["+0.000 ± 0.000", "-1.000 ± 0.000", "not measured"]
     assert table["identity (edges) top-5, median"] == ["30.0 %, 7.0", "30.0 %, 2.6", "not measured"]
+
+
+def test_l1_is_compared_sketch_by_sketch(tmp_path):
+    ranks, l1s = np.array([1, 3, 7, 20, 100]), np.array([0.10, 0.20, 0.15, 0.30, 0.25])
+    first = _write_report(tmp_path / "a", ranks, l1s=l1s)
+    shifted = _write_report(tmp_path / "b", ranks, l1s=l1s + np.array([0.01, 0.02, 0.01, 0.02, 0.01]))
+    table = _compare(first, shifted, _write_report(tmp_path / "c", ranks))
+    assert table["L1 − first's, per sketch"] == ["+0.0000 ± 0.0000", "+0.0140 ± 0.0024", "not measured"]
+    assert table["SSIM − first's, per sketch"] == ["not measured"] * 3

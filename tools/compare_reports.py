@@ -2,10 +2,11 @@
 
     python tools/compare_reports.py docs/eval/report.json runs/eval_X/report.json ...
 
-Where each report's `per_image.npz` lies beside it, the identity ranks are also compared
-sketch by sketch with the first report's (same sketches): the mean of log(rank / first's rank)
-± its standard error, so a change of identity can be told from noise — by the grey signature
-and, where both reports have it, by the edge signature no model trains on.
+Where each report's `per_image.npz` lies beside it, L1, SSIM and the identity ranks are also
+compared sketch by sketch with the first report's (same sketches): the mean difference (of
+log ranks: log(rank / first's rank)) ± its standard error, so a change can be told from noise —
+identity by the grey signature and, where both reports have it, by the edge signature no model
+trains on.
 """
 import json
 import sys
@@ -47,15 +48,23 @@ def per_part(report: dict, section: str, fmt) -> str:
     return ", ".join(fmt(report[section][p]) for p in PARTS)
 
 
-def paired_log_rank(first: dict, other: dict, metric: str = "rank") -> str:
-    """mean log(rank_other / rank_first) ± SE over the same sketches (negative: other is better)."""
+PAIRED = (("l1", False, "L1 − first's, per sketch"), ("ssim", False, "SSIM − first's, per sketch"),
+          ("rank", True, "identity log(rank/first's)"), ("rank_edges", True, "identity (edges) log(rank/first's)"))
+"""(per-image metric, compared as logs?, row name) of the sketch-by-sketch rows."""
+
+
+def paired_difference(first: dict, other: dict, metric: str, log: bool) -> str:
+    """mean (other − first) over the same sketches ± SE, of log values where `log` (ranks:
+    negative means the true photo ranks higher in `other`)."""
     if not np.array_equal(first["ids"], other["ids"]):
         return "other sketches"
     key = f"{metric}/{MODEL}/intact"
     if key not in first or key not in other:
         return "not measured"
-    d = np.log(other[key]) - np.log(first[key])
-    return f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}"
+    f = np.log if log else np.asarray
+    d = f(other[key]) - f(first[key])
+    digits = 3 if log else 4
+    return f"{d.mean():+.{digits}f} ± {d.std(ddof=1) / np.sqrt(len(d)):.{digits}f}"
 
 
 def per_image(report_path: str):
@@ -68,9 +77,8 @@ if __name__ == "__main__":
     images = [per_image(path) for path, _ in reports]
     if images[0] is not None:
         for (_, f), other in zip(reports, images):
-            for metric, name in (("rank", "identity"), ("rank_edges", "identity (edges)")):
-                f[f"{name} log(rank/first's)"] = (paired_log_rank(images[0], other, metric) if other is not None
-                                                  else "no per_image.npz")
+            for metric, log, name in PAIRED:
+                f[name] = paired_difference(images[0], other, metric, log) if other is not None else "no per_image.npz"
     width = max(map(len, reports[0][1]))
     for key in reports[0][1]:
         print(f"{key:{width}s}" + "".join(f" | {f[key]:>32s}" for _, f in reports))
