@@ -189,6 +189,8 @@ def test_evaluate_end_to_end(packs_and_pipeline, tmp_path):
                 "face_rate_real_photos", "timings_s", "files"):
         assert key in saved, key
     assert saved["n"] == 4 and saved["split"] == "test"
+    assert 0.1 < saved["peak_rss_gb"] < 64 and saved["batch"] == 4  # a real figure, in GiB
+    assert "Peak resident memory" in (out / "report.md").read_text()
     methods = {(r["method"], r["setting"]) for r in saved["rows"]}
     for s in ("intact", "strokes_removed"):
         for m in ("mean face", "NN retrieval", "model r=0", "model r=0.5", "model r=1"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import resource
 import shutil
 import sys
 from pathlib import Path
@@ -151,6 +152,7 @@ def run_fields(pipe, ev, plan, opts, n_train_photos) -> dict:
         "n_robust": len(ev.sets["strokes_removed"].positions), "n_planned": plan.planned["intact"],
         "n_robust_planned": plan.planned["strokes_removed"], "max_minutes": opts.max_minutes,
         "refines": list(opts.refines), "drop_fraction": opts.drop_fraction, "removal": opts.removal, "seed": opts.seed,
+        "threads": opts.threads, "batch": opts.batch,
     }
 
 
@@ -180,8 +182,14 @@ def build_report(pipe, ev, plan, scorer, ref, opts, timings, detector_note) -> d
         "identity_chance": {"top1": 1 / n, "top5": min(5, n) / n},
         **effect_summary(ev.effects),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "peak_rss_gb": peak_rss_gb(),
         "files": {},
     }
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory so far, in GiB (Linux reports ru_maxrss in KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
 def write_outputs(out, report: dict, ev, plan, scorer, mean_u8, opts) -> None:
