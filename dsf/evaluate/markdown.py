@@ -176,6 +176,6 @@ def markdown(rep: dict) -> str:
     lines = header(rep) + score_table(rep) + checks(rep) + robustness(rep) + identity(rep) + effects(rep) \
         + figures(rep)
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v}" for k, v in rep["timings_s"].items()),
-              "", f"Peak resident memory: {rep['peak_rss_gb']} GiB ({rep['threads']} synthesis threads, "
-                  f"batch {rep['batch']}).", ""]
+              "", f"Peak resident memory: {rep['peak_rss_gb']} GiB (synthesis threads: {rep['threads']}, "
+                  f"batch: {rep['batch']}).", ""]
     return "\n".join(lines)
