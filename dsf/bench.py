@@ -25,6 +25,11 @@ RELEASED_ANCHOR = {  # the released code on this 2-core CPU, published parameter
 RELEASED_BANK_ROWS = 6247 + 11456
 
 
+def peak_rss_gb() -> float:
+    """This process's peak resident memory so far, in GiB (Linux reports ru_maxrss in KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+
+
 def _median_time(fn, repeat: int) -> float:
     fn()  # warm-up: Jittor compiles each new op shape once
     times = []
@@ -109,7 +114,7 @@ def measure(preset_name: str | None, params: str | None, repeat: int, strokes: i
         from .pad_controller import benchmark_stroke_latency
 
         row["stroke_to_face_s"] = benchmark_stroke_latency(pipe, n=strokes)["median_s"]
-    row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    row["peak_rss_gb"] = peak_rss_gb()
     return row
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import resource
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from ..bench import peak_rss_gb
 from ..config import PARTS
 from .effects import RECONSTRUCTION_INK_LEVEL
 from .metrics import (EDGE_SIDE, SIGNATURE_SIDE, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, edge_signature,
@@ -185,11 +185,6 @@ def build_report(pipe, ev, plan, scorer, ref, opts, timings, detector_note) -> d
         "peak_rss_gb": peak_rss_gb(),
         "files": {},
     }
-
-
-def peak_rss_gb() -> float:
-    """This process's peak resident memory so far, in GiB (Linux reports ru_maxrss in KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
 def write_outputs(out, report: dict, ev, plan, scorer, mean_u8, opts) -> None:
