@@ -10,7 +10,8 @@ scale (image panels have their ticks hidden instead). Nothing here holds model l
 
 Stage figures: `show_windows`, `show_parts`, `show_latents`, `show_neighbours`, `bank_pca`,
 `show_feature_maps`, `stage_strip`, `timings_bar`. General figures, also used by training and
-evaluation (the kit's one plotting path): `image_grid`, `refine_grid`, `image_row`,
+evaluation (the kit's one plotting path): `image_grid`, `refine_grid`, `image_row`, `change_maps`
+(|Δ| heat maps of an edit, with `change_map` and `as_heat_map`),
 `loss_curves`, `loss_log_figure`, `tile_images` (pixel-exact sample grids), `save_figure`.
 Helpers: `feature_pca_rgb`, `pca_basis`, and `show_source` (a stage function's code, beside its
 figure).
@@ -36,7 +37,8 @@ PART_COLOURS = {"eye1": "tab:blue", "eye2": "tab:cyan", "nose": "tab:green", "mo
 
 __all__ = ["PART_COLOURS", "show_windows", "show_parts", "show_latents", "show_neighbours", "feature_pca_rgb",
            "show_feature_maps", "stage_strip", "image_grid", "refine_grid", "tile_images", "image_row",
-           "timings_bar", "bank_pca", "pca_basis", "loss_curves", "loss_log_figure", "save_figure", "show_source"]
+           "change_map", "as_heat_map", "change_maps", "timings_bar", "bank_pca", "pca_basis", "loss_curves",
+           "loss_log_figure", "save_figure", "show_source"]
 
 
 # --------------------------------------------------------------------------------- basics
@@ -378,6 +380,50 @@ def image_row(images, labels, title: str, xlabel: str | None = None):
         fig.supxlabel(xlabel, fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def change_map(after, before) -> np.ndarray:
+    """|after − before| averaged over RGB, in /255 units (H×W float32; batches keep their axis)."""
+    return np.abs(np.asarray(after, np.float32) - np.asarray(before, np.float32)).mean(axis=-1)
+
+
+def as_heat_map(ax, vmax: float, canvas: int, parts) -> None:
+    """Recolour a |Δ| panel drawn by `image_grid` (black 0 … yellow ≥ vmax) and outline the
+    windows of `parts` (for the remainder, whose region lies outside them: all four windows)."""
+    ax.images[0].set_cmap("magma")
+    ax.images[0].set_clim(0, vmax)
+    windowed = [p for p in parts if p != "remainder"]
+    _draw_windows(ax, canvas, labels=False, parts=windowed or PARTS[:-1], lw=1.2)
+
+
+def change_maps(before, after, edited, labels, title: str):
+    """What each edit changed, one column per edit: the face before, the face after, and
+    |after − before| as a heat map (one colour scale for all), the edited parts' windows
+    outlined. Under each heat map: the mean change inside the edited region and outside
+    it, in /255 — the measures `python -m dsf evaluate` averages over the test set (locality,
+    refine response). A small edit that is invisible side by side shows here.
+
+    before, after: C faces each (H×W×3 uint8); edited: per column, the names of the edited
+    parts (their region is the union of their `dsf.components.part_regions`); labels: C strings."""
+    from .components import part_regions
+    from .evaluate.metrics import region_change  # imported here: dsf.evaluate draws with this module
+
+    before, after = np.asarray(before), np.asarray(after)
+    if before.shape != after.shape or len(before) != len(edited) or len(before) != len(labels):
+        raise ValueError(f"need as many 'before' as 'after' faces, edited parts and labels; got "
+                         f"{before.shape}, {after.shape}, {len(edited)} and {len(labels)}")
+    canvas, regions = before.shape[1], part_regions(before.shape[1])
+    heats = change_map(after, before)
+    # one scale for all columns, set by the typical column: one large edit saturates (≥ vmax) instead of hiding the rest
+    vmax = max(1.0, float(np.median([np.percentile(h, 99.5) for h in heats])))
+    fig = image_grid([list(before), list(after), list(heats)], f"{title}\n|Δ| colour scale: black 0 … yellow ≥ {vmax:.0f}/255",
+                     [list(labels), [None] * len(labels), [None] * len(labels)], ["before", "after", "|Δ|"])
+    for j, (ax, parts) in enumerate(zip(fig.axes[2 * len(labels):], edited)):
+        region = np.any([regions[p] for p in parts], axis=0)
+        inside, outside = region_change(after[j:j + 1], before[j:j + 1], region)
+        as_heat_map(ax, vmax, canvas, parts)
+        ax.set_xlabel(f"in {inside[0]:.1f} · out {outside[0]:.1f}", fontsize=8)
     return fig
 
 

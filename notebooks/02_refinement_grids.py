@@ -75,6 +75,24 @@ plt.show()
 viz.show_source(manifold.blend, dsf.Pipeline.run_batch)
 
 # %% [markdown]
+# ## What one part's refine changed
+#
+# Side by side, a part's faces at refine 0 and 1 can look alike at this size. The difference
+# map shows where the face changed: each column takes one row of the grid above (that part
+# from refine 0 to 1, the others at 0.5) and draws |face(1) − face(0)| with the part's window
+# outlined, with the mean change inside the window and outside it (in /255) beneath. In the
+# paper each part's feature map is pasted into its own window, so the change should sit
+# inside the outline; `python -m dsf evaluate` averages the same numbers over the test set
+# ("refine response" in `docs/eval/report.md`).
+
+# %%
+part_rows = rows[1:]  # one per part, in dsf.PARTS order
+fig = viz.change_maps([row[0] for row in part_rows], [row[-1] for row in part_rows], [[p] for p in dsf.PARTS],
+                      list(dsf.PARTS), title=f"One part from refine {REFINES[0]} to {REFINES[-1]} on {SKETCH.name}")
+viz.save_figure(fig, OUT / "02_refine_changes.png")
+plt.show()
+
+# %% [markdown]
 # ## K: how many neighbours the projection uses
 #
 # With few neighbours the projection snaps to one or two training sketches; with more, the

@@ -129,3 +129,18 @@ fig = viz.image_row([ta.sketch, tb.sketch, *faces], [f"sketch A ({A.stem})", f"s
                     title="Swapping components between two sketches")
 viz.save_figure(fig, OUT / "04_part_swaps.png")
 plt.show()
+
+# %% [markdown]
+# Where did each swap change the face? The difference maps compare each swapped face with the
+# face it started from, the swapped parts' windows outlined; beneath each, the mean change
+# inside those windows and outside them (in /255) — a local edit reads much larger inside.
+
+# %%
+edits = {"A, eyes of B": ("A", ["eye1", "eye2"]), "A, mouth of B": ("A", ["mouth"]),
+         "eyes of A, mouth of B": ("B", ["eye1", "eye2"])}
+face_of = dict(zip(swaps, faces))
+fig = viz.change_maps([face_of[start] for start, _ in edits.values()], [face_of[name] for name in edits],
+                      [parts for _, parts in edits.values()], [f"{name} vs {start}" for name, (start, _) in edits.items()],
+                      title="What each swap changed")
+viz.save_figure(fig, OUT / "04_part_swap_changes.png")
+plt.show()

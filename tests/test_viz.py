@@ -203,3 +203,22 @@ def test_show_source_reads_the_running_code_without_docstrings():
     assert "Fuse per-part feature maps" not in code          # the docstring is left out
     assert "def shadow(self, projections" in code            # methods are dedented
     assert "Fuse per-part feature maps" in viz.show_source(fusion.fuse, docstring=True).data
+
+
+def test_change_maps_measures_each_edit_in_its_region():
+    """An edit painted inside the mouth window shows only there: its heat map reads the mean
+    change inside (the painted value) and 0 outside; an unchanged column reads 0 and 0."""
+    from dsf.components import windows
+    canvas = 128
+    before = np.full((2, canvas, canvas, 3), 100, np.uint8)
+    after = before.copy()
+    w = windows(canvas)["mouth"]
+    after[0, w.rows, w.cols] = 130
+    fig = viz.change_maps(before, after, [["mouth"], ["eye1", "eye2"]], ["mouth edited", "no edit"], "two edits")
+    assert [ax.get_xlabel() for ax in fig.axes[4:]] == ["in 30.0 · out 0.0", "in 0.0 · out 0.0"]
+    assert fig.axes[4].images[0].get_cmap().name == "magma"
+    assert len(fig.axes[5].patches) == 2  # both eye windows outlined
+    assert_titled_and_labelled(fig)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="as many"):
+        viz.change_maps(before, after[:1], [["mouth"]], ["a"], "mismatch")

@@ -14,8 +14,10 @@ for name in 01_pipeline_walkthrough 03_interactive_blending 04_component_manifol
     cp "$out/figures/$name.png" docs/figures/notebooks/
 done
 cp "$out/figures/01_pipeline_walkthrough.png" docs/figures/stage_strip.png
-python -c "from PIL import Image; import sys; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], quality=90)" \
-    "$out/figures/02_refinement_grid.png" docs/figures/notebooks/02_refinement_grid.jpg
+for name in 02_refinement_grid 02_refine_changes 04_part_swap_changes; do   # photo-like grids: JPEG keeps them small
+    python -c "from PIL import Image; import sys; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], quality=90)" \
+        "$out/figures/$name.png" "docs/figures/notebooks/$name.jpg"
+done
 DSF_PARAMS="$PWD/params/compact128" DSF_SCREENSHOT=docs/figures/sketch_pad.png \
     python -m pytest -q -s tests/test_browser_sketch_pad.py
 echo "figures written; executed notebooks in $out/executed"

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..components import windows
-from ..viz import PART_COLOURS, image_grid, save_figure
+from ..viz import as_heat_map, change_map, image_grid, save_figure
 from .effects import EXAMPLES
 from .scoring import model_key
 
@@ -69,32 +68,14 @@ def grid_baselines(ev, plan, shown, mean_u8, key):
     return grid(images, [ev.ids[p][-16:] for p in base], cols, "Baselines vs the model")
 
 
-def difference(a, b) -> np.ndarray:
-    """|a − b| averaged over RGB, in /255 units (H×W float)."""
-    return np.abs(a.astype(np.float32) - b.astype(np.float32)).mean(axis=-1)
-
-
-def as_heat_maps(fig, cols: int, heat_columns: dict, canvas: int, vmax: float) -> None:
-    """Recolour the |Δ| panels (column → part) with one colour scale and outline the part's window."""
-    from matplotlib.patches import Rectangle
-
-    for i, ax in enumerate(fig.axes):
-        part = heat_columns.get(i % cols)
-        if part is None:
-            continue
-        ax.images[0].set_cmap("magma")
-        ax.images[0].set_clim(0, vmax)
-        w = windows(canvas)[part]
-        ax.add_patch(Rectangle((w.x - 0.5, w.y - 0.5), w.size, w.size, fill=False, lw=1.2,
-                               edgecolor=PART_COLOURS[part]))
-
-
 def heat_figure(rows, row_labels, cols, heat_columns, canvas, title):
     """A grid whose |Δ| columns share one colour scale (its top shown in the title)."""
     heats = [rows[r][c] for r in range(len(rows)) for c in heat_columns]
     vmax = max(1.0, float(np.percentile(np.stack(heats), 99.5)))
     fig = grid(rows, row_labels, cols, f"{title}\n|Δ| colour scale: black 0 … yellow ≥ {vmax:.0f}/255")
-    as_heat_maps(fig, len(cols), heat_columns, canvas, vmax)
+    for i, ax in enumerate(fig.axes):
+        if i % len(cols) in heat_columns:
+            as_heat_map(ax, vmax, canvas, [heat_columns[i % len(cols)]])
     return fig
 
 
@@ -107,7 +88,7 @@ def locality_figure(ev, effects, canvas):
     for i in range(min(EXAMPLES, len(ex["face"]))):
         row = [ex["face"][i]]
         for part in FIGURE_PARTS:
-            row += [ex["swapped"][part][i], difference(ex["swapped"][part][i], ex["face"][i])]
+            row += [ex["swapped"][part][i], change_map(ex["swapped"][part][i], ex["face"][i])]
         rows.append(row)
     labels = [f"a {ev.ids[a][-16:]}\nb {ev.ids[b][-16:]}" for a, b in zip(pairs["a"], pairs["b"])][:len(rows)]
     return heat_figure(rows, labels, cols, heat, canvas, "Locality: one part's latent swapped in from another sketch")
@@ -123,7 +104,7 @@ def refine_figure(ev, effects, canvas):
         row = [ev.sketches[a[i]]]
         for part in FIGURE_PARTS:
             r0, r1 = ex[part][0][i], ex[part][1][i]
-            row += [r0, r1, difference(r1, r0)]
+            row += [r0, r1, change_map(r1, r0)]
         rows.append(row)
     return heat_figure(rows, [ev.ids[p][-16:] for p in a[:len(rows)]], cols, heat, canvas,
                        "Refine response: one part from refine 0 to 1, the others at 0.5")
