@@ -142,15 +142,17 @@ def test_resume_bank_and_export(tmp_path):
     assert train_stage2(None, CFG, out, epochs=1, batch=8, max_steps=1, **kw)["step"] == 3  # done: untouched
     m = train_stage2(None, CFG, out, epochs=1, batch=8, max_steps=1, extend=True, **kw)  # trains on
     assert m["step"] == 4
-    # A new phase: heavier L1 and a learning rate decaying to 0 over 3 steps, then the run ends.
-    m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, lambda_l1=50, lr=1e-4, lr_decay_steps=3, **kw)
+    # A new phase: heavier L1 and learning rates (D's its own) decaying to 0 over 3 steps, then the run ends.
+    m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, lambda_l1=50, lr=1e-4, lr_decay_steps=3,
+                     lr_d=3e-5, **kw)
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
-                                    "local_weights": {}, "lambda_id": 0.0}
+                                    "local_weights": {}, "lambda_id": 0.0, "lr_d": 3e-5}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
-    rates = [json.loads(l).get("lr") for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
-    np.testing.assert_allclose(rates[-3:], [1e-4, 2e-4 / 3, 1e-4 / 3])
+    logged = [json.loads(l) for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose([r["lr"] for r in logged[-3:]], [1e-4, 2e-4 / 3, 1e-4 / 3])
+    np.testing.assert_allclose([r["lr_d"] for r in logged[-3:]], [3e-5, 2e-5, 1e-5])
 
     # Export the tiny run in the kit layout (fp16) and load it back.
     import argparse
@@ -357,3 +359,21 @@ def test_local_weights_scale_each_parts_swaps_and_are_recorded(capsys):
     meta["step"] = 10
     record_phase(meta, **loss, local_weights=weights)
     assert [(ph["from_step"], ph["local_weights"]) for ph in meta["loss_phases"]] == [(0, {}), (10, weights)]
+
+
+def test_discriminator_rate_is_a_phase_of_its_own():
+    """--lr-d defaults to --lr; a phase recorded before it existed (one rate) continues unchanged
+    when the rates still agree, and a slower discriminator starts a new phase the model card names."""
+    from dsf.train.__main__ import parser
+    from dsf.train.stage2 import record_phase
+
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).lr_d is None
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--lr-d", "1e-5"]).lr_d == 1e-5
+    loss = dict(lambda_fm=5, lambda_l1=100, lambda_local=0, lr=5e-5, lr_decay_steps=0)
+    meta = {"step": 20, "loss_phases": [{"from_step": 0, **loss, "local_parts": list(PARTS), "local_weights": {},
+                                         "lambda_id": 0.0}]}  # written before lr_d existed
+    record_phase(meta, **loss)
+    record_phase(meta, **loss, lr_d=5e-5)
+    assert len(meta["loss_phases"]) == 1
+    record_phase(meta, **loss, lr_d=1e-5)
+    assert [(ph["from_step"], ph.get("lr_d")) for ph in meta["loss_phases"]] == [(0, None), (20, 1e-5)]

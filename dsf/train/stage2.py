@@ -20,7 +20,9 @@ a part's edit should change its own region only (`dsf.components.part_regions`).
 (the kit's second named departure, `--lambda-id`), the generator also pays λ_id ·
 `losses.identity_contrast`: each face should be nearer its own photo than every other training
 photo on the evaluation's identity signature (temperature `ID_TEMPERATURE`). Two Adam optimizers (lr 2e-4, betas
-0.5/0.999). Each step updates D first, then G against the updated D.
+0.5/0.999); `--lr-d` gives the discriminator its own rate (a slower D is one lever against a D
+that wins early; the default keeps pix2pixHD's one rate). Each step updates D first, then G
+against the updated D.
 
 λ_FM = 10 is pix2pixHD's. λ_L1 defaults to 100 (pix2pix's pixel-L1 weight): with pix2pixHD's 10,
 the kit's first 2 epochs at canvas 128 were dominated by feature matching against a
@@ -162,7 +164,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                  val: dict | None = None, progress: bool = True, extend: bool = False,
                  lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
                  lr: float = LR, lr_decay_steps: int = 0, init=None, balance: float | None = None,
-                 local_parts: tuple = PARTS, local_weights: dict | None = None, lambda_id: float = LAMBDA_ID) -> dict:
+                 local_parts: tuple = PARTS, local_weights: dict | None = None, lambda_id: float = LAMBDA_ID,
+                 lr_d: float | None = None) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
@@ -176,7 +179,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     `checkpoint.epoch_rows`; fixed when the run starts). The locality loss swaps the parts of
     `local_parts` in turn (default all five), weighing part p's swaps λ_local · `local_weights[p]`
     (default 1). The identity loss (`lambda_id`) compares each face with all training photos.
-    Returns the final meta."""
+    `lr_d` is the discriminator's learning rate (default `lr`; it decays with it). Returns the final meta."""
     from .._jittor import jt
 
     pack = pack if pack is not None else load_split(data_root, "train")
@@ -186,7 +189,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                                                         load_split_or_none(data_root, "val"), init)
     gmods, disc = build_stage2(cfg)
     opt_g = jt.optim.Adam([p for m in gmods.values() for p in m.parameters()], lr, betas=BETAS)
-    opt_d = jt.optim.Adam(disc.parameters(), lr, betas=BETAS)
+    lr_d = lr if lr_d is None else lr_d
+    opt_d = jt.optim.Adam(disc.parameters(), lr_d, betas=BETAS)
     n = len(pack["sketches"])
     meta = new_meta("stage2", cfg, seed, min(batch, n), train_faces=n, init=str(init) if init else None,
                     balance=1.0 if balance is None else float(balance))
@@ -202,13 +206,14 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     local_parts, local_weights = check_parts(local_parts), check_weights(local_weights or {})
     decay_end = record_phase(meta, lambda_fm=lambda_fm, lambda_l1=lambda_l1, lambda_local=lambda_local, lr=lr,
                              lr_decay_steps=lr_decay_steps, local_parts=local_parts, local_weights=local_weights,
-                             lambda_id=lambda_id)
+                             lambda_id=lambda_id, lr_d=lr_d)
     gallery = photo_signatures(pack["photos"]) if lambda_id else None
     jt.set_global_seed(seed + 7919 + meta["step"])
 
     def train_rows(rows) -> dict:
         # meta["step"] is already this step's number; the rate falls to 0 at the decay's end.
-        opt_g.lr = opt_d.lr = lr if decay_end is None else lr * max(0.0, (decay_end - meta["step"] + 1) / lr_decay_steps)
+        scale = 1.0 if decay_end is None else max(0.0, (decay_end - meta["step"] + 1) / lr_decay_steps)
+        opt_g.lr, opt_d.lr = lr * scale, lr_d * scale
         part, lambda_part = local_swap(meta["step"], lambda_local, local_parts, local_weights)
         return train_step(gmods, disc, opt_g, opt_d, {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows],
                           pack["photos"][rows], cfg.canvas, lambda_fm=lambda_fm, lambda_l1=lambda_l1,
@@ -220,7 +225,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                                *(["g_id"] if lambda_id else []), "loss_d",
                                "d_real", "d_fake"], seed_key=(seed, 2),
                    groups=pack["source"], ckpt_every=ckpt_every, sample_every=sample_every,
-                   extra_log=lambda: {"lr": opt_g.lr}, bar_keys=["g_l1", "loss_d"])
+                   extra_log=lambda: {"lr": opt_g.lr, "lr_d": opt_d.lr}, bar_keys=["g_l1", "loss_d"])
 
 
 def photo_signatures(photos: np.ndarray, chunk: int = 512):
@@ -271,10 +276,12 @@ def record_phase(meta: dict, **phase) -> int | None:
              "lambda_local": float(phase.get("lambda_local", LAMBDA_LOCAL)), "lr": float(phase["lr"]),
              "lr_decay_steps": int(phase["lr_decay_steps"]), "local_parts": list(phase.get("local_parts", PARTS)),
              "local_weights": dict(phase.get("local_weights", {})),
-             "lambda_id": float(phase.get("lambda_id", LAMBDA_ID))}
+             "lambda_id": float(phase.get("lambda_id", LAMBDA_ID)), "lr_d": float(phase.get("lr_d") or phase["lr"])}
     defaults = {"lambda_local": LAMBDA_LOCAL, "lr": LR, "lr_decay_steps": 0, "local_parts": list(PARTS),
                 "local_weights": {}, "lambda_id": LAMBDA_ID}
-    if not phases or {k: phases[-1].get(k, defaults.get(k)) for k in phase} != phase:
+    last = {**defaults, **(phases[-1] if phases else {})}
+    last.setdefault("lr_d", last["lr"])  # phases recorded before `lr_d` existed: one rate for both
+    if not phases or {k: last.get(k) for k in phase} != phase:
         phases.append({"from_step": meta["step"], **phase})
     steps = phase["lr_decay_steps"]
     return phases[-1]["from_step"] + steps if steps else None
