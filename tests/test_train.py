@@ -164,6 +164,7 @@ def test_resume_bank_and_export(tmp_path):
     cmd_export(argparse.Namespace(out=str(out), params=str(tmp_path / "params")), CFG)
     cfg2, nets, banks2, info = load_model(tmp_path / "params")
     assert cfg2 == CFG and info["dtype"] == "float16" and "stage 2" in info["model_card"].lower()
+    assert "lr 0.0001 (D 3e-05) decaying to 0 over 3 steps" in info["model_card"]
     assert list(banks2["eye1"].labels["id"]) == list(pack["ids"])
     g = load_stage2(out, CFG)["generator"].state_dict()
     for name, v in nets["generator"].state_dict().items():
