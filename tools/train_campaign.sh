@@ -10,6 +10,7 @@
 #   LOCAL=30 LOCAL_PARTS=nose,remainder ...               # the locality loss on some parts only
 #   LOCAL=50 LOCAL_WEIGHTS=eye1=0.3,eye2=0.3 ...          # ... or weaker on some parts
 #   LR=5e-5 ...                                           # another learning rate
+#   LR_D=1e-5 ...                                         # a slower discriminator (default: LR)
 #   ID=1 ...                                              # with the identity loss
 #
 # start:    stage 1 from the shipped auto-encoders (ink-weighted L1, sources balanced ∝ √size)
@@ -31,6 +32,7 @@ STAGE2=(--data "$DATA" --out "$RUN" --balance 0 --lambda-fm "${FM:-5}" --lambda-
         --local-weights "${LOCAL_WEIGHTS:-}" --lambda-id "${ID:-0}" --lr "${LR:-2e-4}")
 [ -n "${UNTIL:-}" ] && STAGE2+=(--until "$UNTIL")
 [ -n "${DECAY:-}" ] && STAGE2+=(--lr-decay-steps "$DECAY")
+[ -n "${LR_D:-}" ] && STAGE2+=(--lr-d "$LR_D")
 
 [ -f "$DATA/pack_train.npz" ] || python -m dsf.data prepare --source ../shared/data --out "$DATA" --size 128
 case "$MODE" in
