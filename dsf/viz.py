@@ -28,7 +28,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from .components import windows
+from .components import part_regions, windows
 from .config import PARTS
 
 PART_COLOURS = {"eye1": "tab:blue", "eye2": "tab:cyan", "nose": "tab:green", "mouth": "tab:red",
@@ -406,7 +406,6 @@ def change_maps(before, after, edited, labels, title: str):
 
     before, after: C faces each (H×W×3 uint8); edited: per column, the names of the edited
     parts (their region is the union of their `dsf.components.part_regions`); labels: C strings."""
-    from .components import part_regions
     from .evaluate.metrics import region_change  # imported here: dsf.evaluate draws with this module
 
     before, after = np.asarray(before), np.asarray(after)
