@@ -250,7 +250,7 @@ def _loss_weights(sp):
     sp.add_argument("--lambda-id", type=float, default=LAMBDA_ID,
                     help="stage 2 identity loss weight: each face nearer its own photo than other training "
                          "photos (the kit's departure; 0: the paper's losses)")
-    sp.add_argument("--lr", type=float, default=LR, help="stage 2 learning rate (both Adams)")
+    sp.add_argument("--lr", type=float, default=LR, help="stage 2 learning rate (both Adams, unless --lr-d sets the discriminator's)")
     sp.add_argument("--lr-d", type=float, help="the discriminator's own learning rate (default: --lr)")
     sp.add_argument("--lr-decay-steps", type=int, default=0,
                     help="decay the stage 2 learning rate linearly to 0 over N steps from now, then stop")
