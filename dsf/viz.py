@@ -13,7 +13,7 @@ Stage figures: `show_windows`, `show_parts`, `show_latents`, `show_neighbours`, 
 evaluation (the kit's one plotting path): `image_grid`, `refine_grid`, `image_row`, `change_maps`
 (|Δ| heat maps of an edit, with `change_map` and `as_heat_map`),
 `loss_curves`, `loss_log_figure`, `tile_images` (pixel-exact sample grids), `save_figure`.
-Helpers: `feature_pca_rgb`, `pca_basis`, and `show_source` (a stage function's code, beside its
+Helpers: `feature_pca_rgb` (with `low_pass`), `pca_basis`, and `show_source` (a stage function's code, beside its
 figure).
 """
 from __future__ import annotations
@@ -35,8 +35,8 @@ PART_COLOURS = {"eye1": "tab:blue", "eye2": "tab:cyan", "nose": "tab:green", "mo
                 "remainder": "tab:grey"}
 """One colour per component, used by every figure here."""
 
-__all__ = ["PART_COLOURS", "show_windows", "show_parts", "show_latents", "show_neighbours", "feature_pca_rgb",
-           "show_feature_maps", "stage_strip", "image_grid", "refine_grid", "tile_images", "image_row",
+__all__ = ["PART_COLOURS", "FEATURE_SMOOTH", "show_windows", "show_parts", "show_latents", "show_neighbours",
+           "feature_pca_rgb", "low_pass", "show_feature_maps", "stage_strip", "image_grid", "refine_grid", "tile_images", "image_row",
            "change_map", "as_heat_map", "change_maps", "timings_bar", "bank_pca", "pca_basis", "loss_curves",
            "loss_log_figure", "save_figure", "show_source"]
 
@@ -237,14 +237,22 @@ def bank_pca(pipe, part: str, trace=None, ax=None, title: str | None = None, max
 
 
 # -------------------------------------------------------------------- feature mapping
-def feature_pca_rgb(fmap, basis=None, stretch=None) -> np.ndarray:
+FEATURE_SMOOTH = 2.0
+"""σ (feature pixels) of the low-pass the feature figures apply before their PCA: the trained
+fused map is mostly a fine-grained code (neighbouring pixels correlate ~0.1), which the
+generator's first 7×7 convolution integrates; blurred, the face's layout shows."""
+
+
+def feature_pca_rgb(fmap, basis=None, stretch=None, smooth: float = 0.0) -> np.ndarray:
     """C×H×W feature map → H×W×3 float image in [0, 1] from its first three principal
     components (pixels as samples, channels as variables), each stretched to its 1st–99th
-    percentile. To colour several maps alike, pass `basis` = (mean, components, ...) from
-    `pca_basis` and `stretch` = (lo, hi) per component (see `show_feature_maps`)."""
+    percentile. smooth > 0: each channel is first blurred by a Gaussian of that σ (pixels).
+    To colour several maps alike, pass `basis` = (mean, components, ...) from `pca_basis`
+    and `stretch` = (lo, hi) per component (see `show_feature_maps`)."""
     f = np.asarray(fmap, np.float64)
     if f.ndim != 3:
         raise ValueError(f"expected a C×H×W feature map, got shape {f.shape}")
+    f = low_pass(f, smooth) if smooth > 0 else f
     y = _first_three_components(f, basis)
     lo, hi = stretch if stretch is not None else _percentile_range(y)
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
@@ -261,22 +269,39 @@ def _first_three_components(fmap, basis=None) -> np.ndarray:
     return np.hstack([y, np.zeros((len(y), 3 - y.shape[1]))]) if y.shape[1] < 3 else y
 
 
+def low_pass(fmap, sigma: float) -> np.ndarray:
+    """Each channel of a C×H×W map blurred by a Gaussian of σ pixels (separable; edges
+    repeated, so the mean of a constant map is kept)."""
+    r = max(1, int(round(3 * sigma)))
+    t = np.arange(-r, r + 1)
+    g = np.exp(-t ** 2 / (2 * sigma ** 2))
+    g /= g.sum()
+    h, w = fmap.shape[1:]
+    p = np.pad(np.asarray(fmap, np.float64), ((0, 0), (r, r), (r, r)), mode="edge")
+    rows = sum(gi * p[:, i:i + h, :] for i, gi in enumerate(g))
+    return sum(gi * rows[:, :, i:i + w] for i, gi in enumerate(g))
+
+
 def _percentile_range(y) -> tuple:
     return np.percentile(y, 1, axis=0), np.percentile(y, 99, axis=0)
 
 
-def _shared_colouring(fused):
-    """PCA basis and percentile stretch of the fused map, to colour every map alike."""
-    mean, comp, _ = pca_basis(np.asarray(fused, np.float64).reshape(fused.shape[0], -1).T, 3)
-    return (mean, comp), _percentile_range(_first_three_components(fused, (mean, comp)))
+def _shared_colouring(fused, smooth: float):
+    """PCA basis and percentile stretch of the (low-passed) fused map, to colour every map alike."""
+    f = np.asarray(fused, np.float64)
+    f = low_pass(f, smooth) if smooth > 0 else f
+    mean, comp, _ = pca_basis(f.reshape(f.shape[0], -1).T, 3)
+    return (mean, comp), _percentile_range(_first_three_components(f, (mean, comp)))
 
 
-def show_feature_maps(trace, channels=(0, 1, 2), title: str = "Feature mapping: per-part maps and the fused map"):
-    """Top row: each component's feature map and the fused map, as their first three
-    principal components in RGB — one PCA of the fused map colours all six, so equal colours
-    mean similar features (`feature_pca_rgb`). Bottom row: a few raw channels of the fused
-    map (colour bar: feature value)."""
-    basis, stretch = _shared_colouring(trace.fused)
+def show_feature_maps(trace, channels=(0, 1, 2), title: str = "Feature mapping: per-part maps and the fused map",
+                      smooth: float = FEATURE_SMOOTH):
+    """Top row: each component's feature map and the fused map, low-passed (Gaussian σ =
+    `smooth` pixels; 0: raw) and shown as their first three principal components in RGB —
+    one PCA of the fused map colours all six, so equal colours mean similar features
+    (`feature_pca_rgb`). Bottom row: a few raw channels of the fused map (colour bar:
+    feature value), fine-grained as the generator reads them."""
+    basis, stretch = _shared_colouring(trace.fused, smooth)
     cols = max(len(PARTS) + 1, len(channels))
     fig, axes = plt.subplots(2, cols, figsize=(2.2 * cols, 5.0), squeeze=False)
     for ax in axes.ravel():
@@ -284,10 +309,10 @@ def show_feature_maps(trace, channels=(0, 1, 2), title: str = "Feature mapping: 
     for ax, part in zip(axes[0], PARTS):
         ax.axis("on")
         m = trace.feature_maps[part]
-        _image_axis(ax, feature_pca_rgb(m, basis, stretch), f"{part} {m.shape[0]}×{m.shape[1]}×{m.shape[2]}")
+        _image_axis(ax, feature_pca_rgb(m, basis, stretch, smooth), f"{part} {m.shape[0]}×{m.shape[1]}×{m.shape[2]}")
     ax = axes[0, len(PARTS)]
     ax.axis("on")
-    _image_axis(ax, feature_pca_rgb(trace.fused, basis, stretch), f"fused {'×'.join(map(str, trace.fused.shape))}")
+    _image_axis(ax, feature_pca_rgb(trace.fused, basis, stretch, smooth), f"fused {'×'.join(map(str, trace.fused.shape))}")
     _draw_windows(ax, trace.fused.shape[-1], labels=False, lw=0.8)
     for ax, ch in zip(axes[1], channels):
         ax.axis("on")
@@ -296,19 +321,22 @@ def show_feature_maps(trace, channels=(0, 1, 2), title: str = "Feature mapping: 
         ax.set_yticks([])
         ax.set_title(f"fused channel {ch}", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="value")
-    fig.suptitle(title + " (top: first 3 principal components of the fused map as RGB)")
+    blur = f", blurred σ {smooth:g} px" if smooth > 0 else ""
+    fig.suptitle(title + f" (top: first 3 principal components of the fused map as RGB{blur})")
     fig.tight_layout()
     return fig
 
 
 # -------------------------------------------------------------------- whole pipeline
-def stage_strip(trace, title: str | None = None):
+def stage_strip(trace, title: str | None = None, smooth: float = FEATURE_SMOOTH):
     """One row through the pipeline: sketch with windows, the shadow (if the trace has one),
-    the fused feature map (first three principal components as RGB), and the face."""
+    the fused feature map (blurred by a Gaussian of σ = `smooth` pixels, 0: raw; first three
+    principal components as RGB), and the face."""
     panels = [("sketch + windows", "windows")]
     if trace.shadow is not None:
         panels.append(("shadow (drawing guidance)", "shadow"))
-    panels += [("fused features (PCA → RGB)", "fused"), ("synthesised face", "image")]
+    fused = f"fused features (σ {smooth:g} blur, PCA → RGB)" if smooth > 0 else "fused features (PCA → RGB)"
+    panels += [(fused, "fused"), ("synthesised face", "image")]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 3.4))
     for ax, (label, kind) in zip(np.atleast_1d(axes), panels):
         if kind == "windows":
@@ -317,7 +345,7 @@ def stage_strip(trace, title: str | None = None):
         elif kind == "shadow":
             _image_axis(ax, trace.shadow, label)
         elif kind == "fused":
-            _image_axis(ax, feature_pca_rgb(trace.fused), label)
+            _image_axis(ax, feature_pca_rgb(trace.fused, smooth=smooth), label)
         else:
             _image_axis(ax, trace.image, label)
     r = trace.refine

@@ -129,7 +129,10 @@ viz.show_source(manifold.shadow_from_decoded)
 # one canvas-sized map. Feature maps have too many channels to look at directly, so the top
 # row shows them through the first three principal components of the fused map, as RGB (one
 # PCA for all six panels: equal colours mean similar features); the bottom row shows a few
-# raw channels.
+# raw channels. The raw channels look like fine-grained noise: the trained decoders write a
+# pixel-level code that the generator's first 7×7 convolution reads over a neighbourhood. So
+# the top row blurs each channel first (Gaussian, σ = `viz.FEATURE_SMOOTH` = 2 feature
+# pixels; `smooth=0` shows the raw map) and the parts' layout appears.
 
 # %%
 fig = viz.show_feature_maps(trace)

@@ -57,6 +57,27 @@ def test_feature_pca_rgb_with_fewer_than_three_channels_and_a_shared_basis():
     assert np.allclose(viz.feature_pca_rgb(fmap, basis), viz.feature_pca_rgb(fmap))
 
 
+def test_feature_pca_rgb_smooth_finds_layout_under_pixel_noise():
+    # a trained fused map: a large-scale layout (left vs right half) under strong per-pixel noise
+    rng = np.random.default_rng(0)
+    c, h, w = 16, 32, 32
+    fmap = rng.normal(0, 1.0, (c, h, w))
+    fmap[:, :, : w // 2] += 0.2 * rng.normal(size=c)[:, None, None]
+
+    def halves_apart(rgb):
+        return abs(rgb[:, : w // 2, 0].mean() - rgb[:, w // 2:, 0].mean())
+
+    assert halves_apart(viz.feature_pca_rgb(fmap)) < 0.2
+    assert halves_apart(viz.feature_pca_rgb(fmap, smooth=2.0)) > 0.4
+
+
+def test_low_pass_keeps_constants_and_removes_pixel_noise():
+    const = np.full((2, 5, 7), 3.0)
+    np.testing.assert_allclose(viz.low_pass(const, 1.5), const)
+    noise = np.random.default_rng(0).normal(size=(1, 64, 64))
+    assert viz.low_pass(noise, 1.5).std() < 0.3 * noise.std()
+
+
 def test_pca_basis_finds_the_main_direction():
     rng = np.random.default_rng(0)
     d = np.array([3.0, 4.0, 0.0]) / 5
@@ -132,8 +153,8 @@ def test_part_colours_cover_every_part():
 
 
 def test_feature_maps_share_one_colouring(trace):
-    """A part's map pasted into the fused map gets the same colours in both panels."""
-    basis, stretch = viz._shared_colouring(trace.fused)
+    """Unblurred, a part's map pasted into the fused map gets the same colours in both panels."""
+    basis, stretch = viz._shared_colouring(trace.fused, 0)
     w = __import__("dsf.components", fromlist=["windows"]).windows(trace.fused.shape[-1])["eye2"]
     fused_rgb = viz.feature_pca_rgb(trace.fused, basis, stretch)
     eye_rgb = viz.feature_pca_rgb(trace.feature_maps["eye2"], basis, stretch)
