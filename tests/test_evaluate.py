@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dsf.config import PARTS
-from dsf.evaluate import evaluate, gaussian_window, l1, ssim, ssim_map, subset_indices
+from dsf.evaluate import evaluate, gaussian_window, l1, l1_at_photo_colour, ssim, ssim_map, subset_indices
 
 from conftest import TINY, drawn_face
 
@@ -45,6 +45,18 @@ def test_l1_known_values_and_scaling():
     assert ssim(a, b) == pytest.approx(ssim(a / 255.0, b / 255.0))
     # batch = per-image values
     np.testing.assert_allclose(l1(np.stack([a, b]), np.stack([b, b])), [l1(a, b), 0.0])
+
+
+def test_l1_at_photo_colour_forgives_overall_colour_only():
+    photo = _smooth_img()
+    tinted = np.clip(photo + np.array([0.1, -0.05, 0.2]) * (photo < 0.75), 0, 1)  # a tint, kept in range
+    assert l1(tinted, photo) > 0.05
+    assert l1_at_photo_colour(tinted, photo) < 0.15 * l1(tinted, photo)
+    # structure is not forgiven: a mirrored photo has the same mean colour
+    mirrored = photo[:, ::-1]
+    assert l1_at_photo_colour(mirrored, photo) == pytest.approx(l1(mirrored, photo))
+    np.testing.assert_allclose(l1_at_photo_colour(np.stack([tinted, photo]), np.stack([photo, photo])),
+                               [l1_at_photo_colour(tinted, photo), 0.0], atol=1e-12)
 
 
 def test_ssim_symmetric_and_bounded():
@@ -197,6 +209,7 @@ def test_evaluate_end_to_end(packs_and_pipeline, tmp_path):
             assert (m, s) in methods
     for r in saved["rows"]:
         assert 0.0 <= r["l1"]["mean"] <= 1.0
+        assert 0.0 <= r["l1_photo_colour"]["mean"] <= r["l1"]["mean"] + 0.05  # the mean shift is L2's optimum, not L1's
         assert -1.0 <= r["ssim"]["mean"] <= 1.0
         assert 0.0 <= r["face_rate"] <= 1.0
         assert r["n"] == 4
@@ -214,6 +227,7 @@ def test_evaluate_end_to_end(packs_and_pipeline, tmp_path):
         np.testing.assert_allclose(z["l1/model r=0.5/intact"].mean(), row[("model r=0.5", "intact")]["l1"]["mean"])
         assert list(z["ids"]) == list(test["ids"])
     md = (out / "report.md").read_text()
+    assert "L1 at the photo's mean colour (oracle)" in md
     assert "| model r=0.5 | intact |" in md and "NN retrieval" in md and "grid_test.png" in md
     # the effect measurements, per part, and identity per row
     for section in ("locality", "refine_response", "reconstruction"):

@@ -30,6 +30,8 @@ def figures(report: dict) -> dict:
     return {
         "L1": f"{model['l1']['mean']:.4f}",
         "SSIM": f"{model['ssim']['mean']:.4f}",
+        "L1 at the photo's mean colour (oracle)": f"{model['l1_photo_colour']['mean']:.4f}"
+                                                  if "l1_photo_colour" in model else "not measured",
         "identity top-1 / top-5": " / ".join(f"{100 * identity[k]:.1f} %" for k in ("top1", "top5")),
         "identity median rank": f"{identity['median_rank']:.1f} of {identity['gallery']}",
         "identity (edges) top-5, median": f"{100 * edges['top5']:.1f} %, {edges['median_rank']:.1f}" if edges

@@ -59,7 +59,9 @@ def header(rep: dict) -> list:
         f"bank of {rep['bank_size']} training faces; mean face over {rep['n_train_photos']} training photos",
         f"- L1: {rep['metrics']['l1']} (lower is better). SSIM: Gaussian window {ssim['window']}×{ssim['window']}, "
         f"σ = {ssim['sigma']}, K1 = {ssim['k1']}, K2 = {ssim['k2']}, per RGB channel and averaged, valid positions "
-        f"(higher is better). Values: mean ± standard error over images.",
+        f"(higher is better). Values: mean ± standard error over images."
+        + (f" L1 at the photo's mean colour: {rep['metrics']['l1_photo_colour']}."
+           if "l1_photo_colour" in rep["metrics"] else ""),
         f"- face rate: {rep['metrics']['face_rate']['detector']}, images upscaled to "
         f"{rep['metrics']['face_rate']['input_size']}²; on the real test photos: "
         f"{_rate(rep['face_rate_real_photos'])}",
@@ -70,10 +72,12 @@ def header(rep: dict) -> list:
 
 def score_table(rep: dict) -> list:
     titles = setting_titles(rep)
-    lines = ["| method | sketch | L1 ↓ | SSIM ↑ | face rate ↑ | n |", "|---|---|---|---|---|---|"]
+    lines = ["| method | sketch | L1 ↓ | SSIM ↑ | face rate ↑ | n | L1 at the photo's mean colour (oracle) ↓ |",
+             "|---|---|---|---|---|---|---|"]
     for r in rep["rows"]:
+        oracle = _fmt(r["l1_photo_colour"]) if "l1_photo_colour" in r else "—"
         lines.append(f"| {r['method']} | {titles[r['setting']]} | {_fmt(r['l1'])} | {_fmt(r['ssim'])} | "
-                     f"{_rate(r['face_rate'])} | {r['n']} |")
+                     f"{_rate(r['face_rate'])} | {r['n']} | {oracle} |")
     return lines
 
 

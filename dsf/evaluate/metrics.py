@@ -2,6 +2,10 @@
 paper's effects (region change for locality and refine response, identity ranks, ink overlap).
 
 - **L1**: mean |a − b| over pixels and RGB channels, images scaled to [0, 1] (lower is better).
+- **L1 at the photo's mean colour**: the same after each image channel is shifted so that its
+  mean equals the photo's (clipped to [0, 1]). An oracle, not a method: what L1 would be if a
+  model knew each photo's overall colour — skin tone, light, background — which a line sketch
+  does not carry.
 - **SSIM**: Wang et al. (2004), Gaussian window 11×11 with σ = 1.5, K1 = 0.01, K2 = 0.03, data
   range 1, on each RGB channel and averaged over channels and over the map; "valid" window
   positions only, as in the authors' `ssim_index.m`; biased, Gaussian-weighted variances.
@@ -64,6 +68,15 @@ def l1(a, b):
     """Mean absolute difference on [0, 1] (uint8 images are scaled by 1/255), over pixels and
     channels. One image → float; a batch B×H×W×C → (B,) array, one value per image."""
     x, y, single = _pair(a, b)
+    d = np.abs(x - y).mean(axis=(1, 2, 3))
+    return float(d[0]) if single else d
+
+
+def l1_at_photo_colour(a, b):
+    """L1 (as `l1`) after shifting each channel of `a` to the mean of the same channel of `b`,
+    clipped to [0, 1]: the error that is not the image's overall colour."""
+    x, y, single = _pair(a, b)
+    x = np.clip(x - x.mean(axis=(1, 2), keepdims=True) + y.mean(axis=(1, 2), keepdims=True), 0, 1)
     d = np.abs(x - y).mean(axis=(1, 2, 3))
     return float(d[0]) if single else d
 
