@@ -142,13 +142,14 @@ def test_resume_bank_and_export(tmp_path):
     assert train_stage2(None, CFG, out, epochs=1, batch=8, max_steps=1, **kw)["step"] == 3  # done: untouched
     m = train_stage2(None, CFG, out, epochs=1, batch=8, max_steps=1, extend=True, **kw)  # trains on
     assert m["step"] == 4
-    # A new phase: heavier L1 and learning rates (D's its own) decaying to 0 over 3 steps, then the run ends.
+    # A new phase: heavier L1, learning rates (D's its own) decaying to 0 over 3 steps, instance
+    # noise; then the run ends.
     m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, lambda_l1=50, lr=1e-4, lr_decay_steps=3,
-                     lr_d=3e-5, **kw)
+                     lr_d=3e-5, d_noise=0.2, **kw)
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
-                                    "local_weights": {}, "lambda_id": 0.0, "lr_d": 3e-5}
+                                    "local_weights": {}, "lambda_id": 0.0, "lr_d": 3e-5, "d_noise": 0.2}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     logged = [json.loads(l) for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose([r["lr"] for r in logged[-3:]], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -164,7 +165,7 @@ def test_resume_bank_and_export(tmp_path):
     cmd_export(argparse.Namespace(out=str(out), params=str(tmp_path / "params")), CFG)
     cfg2, nets, banks2, info = load_model(tmp_path / "params")
     assert cfg2 == CFG and info["dtype"] == "float16" and "stage 2" in info["model_card"].lower()
-    assert "lr 0.0001 (D 3e-05) decaying to 0 over 3 steps" in info["model_card"]
+    assert "lr 0.0001 (D 3e-05) decaying to 0 over 3 steps, instance noise σ 0.2" in info["model_card"]
     assert list(banks2["eye1"].labels["id"]) == list(pack["ids"])
     g = load_stage2(out, CFG)["generator"].state_dict()
     for name, v in nets["generator"].state_dict().items():
@@ -378,3 +379,29 @@ def test_discriminator_rate_is_a_phase_of_its_own():
     assert len(meta["loss_phases"]) == 1
     record_phase(meta, **loss, lr_d=1e-5)
     assert [(ph["from_step"], ph.get("lr_d")) for ph in meta["loss_phases"]] == [(0, None), (20, 1e-5)]
+
+
+def test_instance_noise_reaches_only_the_discriminator_and_is_a_phase():
+    """--d-noise σ: the discriminator sees each image plus fresh N(0, σ²) noise (σ 0: the image
+    itself); the step still trains, and the setting is recorded as a phase the model card names."""
+    from dsf._jittor import jt
+    from dsf.train.__main__ import parser
+    from dsf.train.stage2 import record_phase, train_step, with_instance_noise
+
+    x = jt.zeros((4, 3, 16, 16))
+    assert with_instance_noise(x, 0.0) is x
+    noisy = with_instance_noise(x, 0.2).numpy()
+    assert abs(noisy.std() - 0.2) < 0.02 and not np.allclose(noisy, with_instance_noise(x, 0.2).numpy())
+    gmods, disc, opt_g, opt_d, pack, lat = _stage2_batch(8)
+    hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas, d_noise=0.3)
+            for _ in range(4)]
+    assert all(np.isfinite(v) for h in hist for v in h.values()) and hist[-1]["g_l1"] < hist[0]["g_l1"]
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).d_noise == 0.0
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--d-noise", "0.1"]).d_noise == 0.1
+    loss = dict(lambda_fm=5, lambda_l1=100, lambda_local=0, lr=5e-5, lr_decay_steps=0)
+    meta = {"step": 20, "loss_phases": [{"from_step": 0, **loss, "local_parts": list(PARTS), "local_weights": {},
+                                         "lambda_id": 0.0, "lr_d": 5e-5}]}  # written before d_noise existed
+    record_phase(meta, **loss)
+    assert len(meta["loss_phases"]) == 1
+    record_phase(meta, **loss, d_noise=0.1)
+    assert [(ph["from_step"], ph.get("d_noise")) for ph in meta["loss_phases"]] == [(0, None), (20, 0.1)]

@@ -87,7 +87,7 @@ def cmd_stage2(args, cfg):
                         extend=getattr(args, "extend", False), lambda_fm=args.lambda_fm, lambda_l1=args.lambda_l1,
                         lambda_local=args.lambda_local, lr=args.lr, lr_decay_steps=args.lr_decay_steps,
                         local_parts=args.local_parts, local_weights=args.local_weights, lambda_id=args.lambda_id,
-                        lr_d=args.lr_d, max_steps=getattr(args, "max_steps", None), init=args.init, balance=args.balance)
+                        lr_d=args.lr_d, d_noise=args.d_noise, max_steps=getattr(args, "max_steps", None), init=args.init, balance=args.balance)
     _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
          f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
     return meta
@@ -106,6 +106,7 @@ def model_card(out: Path, cfg: Config) -> str:
                        + (f"λ_id {ph['lambda_id']:g}, " if ph.get("lambda_id") else "")
                        + f"lr {ph.get('lr', 2e-4):g}" + (f" (D {ph['lr_d']:g})" if ph.get("lr_d", ph.get("lr")) != ph.get("lr") else "")
                        + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
+                       + (f", instance noise σ {ph['d_noise']:g}" if ph.get("d_noise") else "")
                        for ph in m2.get("loss_phases", [])) or "?"
     return f"""# {cfg.name}: DeepFaceDrawing trained by the kit on a CPU (model card stub — to be edited)
 
@@ -252,6 +253,9 @@ def _loss_weights(sp):
                          "photos (the kit's departure; 0: the paper's losses)")
     sp.add_argument("--lr", type=float, default=LR, help="stage 2 learning rate (both Adams, unless --lr-d sets the discriminator's)")
     sp.add_argument("--lr-d", type=float, help="the discriminator's own learning rate (default: --lr)")
+    sp.add_argument("--d-noise", type=float, default=0.0,
+                    help="σ of the instance noise added to every image the discriminator sees (images in "
+                         "[-1, 1]; 0: none, as in pix2pixHD)")
     sp.add_argument("--lr-decay-steps", type=int, default=0,
                     help="decay the stage 2 learning rate linearly to 0 over N steps from now, then stop")
 

@@ -22,7 +22,9 @@ a part's edit should change its own region only (`dsf.components.part_regions`).
 photo on the evaluation's identity signature (temperature `ID_TEMPERATURE`). Two Adam optimizers (lr 2e-4, betas
 0.5/0.999); `--lr-d` gives the discriminator its own rate (a slower D is one lever against a D
 that wins early; the default keeps pix2pixHD's one rate). Each step updates D first, then G
-against the updated D.
+against the updated D. `--d-noise` σ > 0 adds instance noise (Sønderby et al. 2017): fresh
+N(0, σ²) on every image the discriminator sees, real and generated alike (images in [−1, 1]),
+so that it cannot win on details finer than the noise.
 
 λ_FM = 10 is pix2pixHD's. λ_L1 defaults to 100 (pix2pix's pixel-L1 weight): with pix2pixHD's 10,
 the kit's first 2 epochs at canvas 128 were dominated by feature matching against a
@@ -87,10 +89,12 @@ def photo_var(photos: np.ndarray):
 
 def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, photos: np.ndarray, canvas: int,
                lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
-               swap_part: str = PARTS[0], lambda_id: float = LAMBDA_ID, identity: tuple | None = None) -> dict:
+               swap_part: str = PARTS[0], lambda_id: float = LAMBDA_ID, identity: tuple | None = None,
+               d_noise: float = 0.0) -> dict:
     """One GAN step on a batch; returns the loss values. With `lambda_local`, `swap_part` is the
     part whose latent the locality loss swaps. With `lambda_id`, `identity` = (gallery of photo
-    signatures as a Var, each batch face's row in it) for the identity loss."""
+    signatures as a Var, each batch face's row in it) for the identity loss. `d_noise`: σ of
+    the instance noise on the discriminator's images."""
     from .._jittor import jt
 
     from ..embedding import normalise
@@ -105,14 +109,15 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
     rows = with_swapped_half(latents, swap_part) if local else latents
     faces = faces_from_latents(gmods, {p: jt.array(rows[p]) for p in PARTS}, canvas)
     fake = faces[:b]
+    seen_real, seen_fake = with_instance_noise(real, d_noise), with_instance_noise(fake, d_noise)
     # Discriminator on real and the detached fake.
-    d_real = disc(jt.concat([cond, real], dim=1))
-    d_fake = disc(jt.concat([cond, fake.detach()], dim=1))
+    d_real = disc(jt.concat([cond, seen_real], dim=1))
+    d_fake = disc(jt.concat([cond, seen_fake.detach()], dim=1))
     loss_d_real, loss_d_fake = lsgan(d_real, True), lsgan(d_fake, False)
     loss_d = 0.5 * (loss_d_real + loss_d_fake)
     opt_d.step(loss_d)
     # Generator against the updated discriminator; real features are constants.
-    d_gen = disc(jt.concat([cond, fake], dim=1))
+    d_gen = disc(jt.concat([cond, seen_fake], dim=1))
     real_feats = [[f.detach() for f in scale] for scale in d_real]
     loss_gan = lsgan(d_gen, True)
     loss_fm = feature_matching(d_gen, real_feats)
@@ -131,6 +136,13 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
     opt_g.step(loss_g)
     return {"loss_g": loss_g.item(), "g_gan": loss_gan.item(), "g_fm": loss_fm.item(), "g_l1": loss_l1.item(),
             **losses, "loss_d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
+
+
+def with_instance_noise(images, sigma: float):
+    """`images` + fresh N(0, σ²) noise (σ = 0: `images` themselves), for the discriminator's eyes."""
+    from .._jittor import jt
+
+    return images + sigma * jt.randn(images.shape) if sigma else images
 
 
 def with_swapped_half(latents: dict, part: str) -> dict:
@@ -165,7 +177,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                  lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
                  lr: float = LR, lr_decay_steps: int = 0, init=None, balance: float | None = None,
                  local_parts: tuple = PARTS, local_weights: dict | None = None, lambda_id: float = LAMBDA_ID,
-                 lr_d: float | None = None) -> dict:
+                 lr_d: float | None = None, d_noise: float = 0.0) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
@@ -179,7 +191,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     `checkpoint.epoch_rows`; fixed when the run starts). The locality loss swaps the parts of
     `local_parts` in turn (default all five), weighing part p's swaps λ_local · `local_weights[p]`
     (default 1). The identity loss (`lambda_id`) compares each face with all training photos.
-    `lr_d` is the discriminator's learning rate (default `lr`; it decays with it). Returns the final meta."""
+    `lr_d` is the discriminator's learning rate (default `lr`; it decays with it); `d_noise` the σ of
+    the instance noise on its images (0: none). Returns the final meta."""
     from .._jittor import jt
 
     pack = pack if pack is not None else load_split(data_root, "train")
@@ -206,7 +219,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     local_parts, local_weights = check_parts(local_parts), check_weights(local_weights or {})
     decay_end = record_phase(meta, lambda_fm=lambda_fm, lambda_l1=lambda_l1, lambda_local=lambda_local, lr=lr,
                              lr_decay_steps=lr_decay_steps, local_parts=local_parts, local_weights=local_weights,
-                             lambda_id=lambda_id, lr_d=lr_d)
+                             lambda_id=lambda_id, lr_d=lr_d, d_noise=d_noise)
     gallery = photo_signatures(pack["photos"]) if lambda_id else None
     jt.set_global_seed(seed + 7919 + meta["step"])
 
@@ -217,7 +230,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         part, lambda_part = local_swap(meta["step"], lambda_local, local_parts, local_weights)
         return train_step(gmods, disc, opt_g, opt_d, {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows],
                           pack["photos"][rows], cfg.canvas, lambda_fm=lambda_fm, lambda_l1=lambda_l1,
-                          lambda_local=lambda_part, swap_part=part, lambda_id=lambda_id, identity=(gallery, rows))
+                          lambda_local=lambda_part, swap_part=part, lambda_id=lambda_id, identity=(gallery, rows),
+                          d_noise=d_noise)
 
     return run.run(train_rows, Budget(epochs, minutes, until, max_steps, decay_end), n=n,
                    grid=lambda: _grid(gmods, cfg, val_latents, val_sketches, val_photos),
@@ -276,9 +290,10 @@ def record_phase(meta: dict, **phase) -> int | None:
              "lambda_local": float(phase.get("lambda_local", LAMBDA_LOCAL)), "lr": float(phase["lr"]),
              "lr_decay_steps": int(phase["lr_decay_steps"]), "local_parts": list(phase.get("local_parts", PARTS)),
              "local_weights": dict(phase.get("local_weights", {})),
-             "lambda_id": float(phase.get("lambda_id", LAMBDA_ID)), "lr_d": float(phase.get("lr_d") or phase["lr"])}
+             "lambda_id": float(phase.get("lambda_id", LAMBDA_ID)), "lr_d": float(phase.get("lr_d") or phase["lr"]),
+             "d_noise": float(phase.get("d_noise", 0.0))}
     defaults = {"lambda_local": LAMBDA_LOCAL, "lr": LR, "lr_decay_steps": 0, "local_parts": list(PARTS),
-                "local_weights": {}, "lambda_id": LAMBDA_ID}
+                "local_weights": {}, "lambda_id": LAMBDA_ID, "d_noise": 0.0}
     last = {**defaults, **(phases[-1] if phases else {})}
     last.setdefault("lr_d", last["lr"])  # phases recorded before `lr_d` existed: one rate for both
     if not phases or {k: last.get(k) for k in phase} != phase:
