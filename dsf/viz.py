@@ -13,8 +13,8 @@ Stage figures: `show_windows`, `show_parts`, `show_latents`, `show_neighbours`, 
 evaluation (the kit's one plotting path): `image_grid`, `refine_grid`, `image_row`, `change_maps`
 (|Δ| heat maps of an edit, with `change_map` and `as_heat_map`),
 `loss_curves`, `loss_log_figure`, `tile_images` (pixel-exact sample grids), `save_figure`.
-Helpers: `feature_pca_rgb` (with `low_pass`), `pca_basis`, and `show_source` (a stage function's code, beside its
-figure).
+Helpers: `feature_pca_rgb` (with `low_pass`), `pca_basis`, and `show_source` (a stage function's
+code, beside its figure).
 """
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ PART_COLOURS = {"eye1": "tab:blue", "eye2": "tab:cyan", "nose": "tab:green", "mo
 """One colour per component, used by every figure here."""
 
 __all__ = ["PART_COLOURS", "FEATURE_SMOOTH", "show_windows", "show_parts", "show_latents", "show_neighbours",
-           "feature_pca_rgb", "low_pass", "show_feature_maps", "stage_strip", "image_grid", "refine_grid", "tile_images", "image_row",
+           "feature_pca_rgb", "low_pass", "show_feature_maps", "stage_strip", "image_grid", "refine_grid",
+           "tile_images", "image_row",
            "change_map", "as_heat_map", "change_maps", "timings_bar", "bank_pca", "pca_basis", "loss_curves",
            "loss_log_figure", "save_figure", "show_source"]
 
