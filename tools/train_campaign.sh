@@ -11,6 +11,7 @@
 #   LOCAL=50 LOCAL_WEIGHTS=eye1=0.3,eye2=0.3 ...          # ... or weaker on some parts
 #   LR=5e-5 ...                                           # another learning rate
 #   LR_D=1e-5 ...                                         # a slower discriminator (default: LR)
+#   D_NOISE=0.1 ...                                       # instance noise on D's images
 #   ID=1 ...                                              # with the identity loss
 #
 # start:    stage 1 from the shipped auto-encoders (ink-weighted L1, sources balanced ∝ √size)
@@ -33,6 +34,7 @@ STAGE2=(--data "$DATA" --out "$RUN" --balance 0 --lambda-fm "${FM:-5}" --lambda-
 [ -n "${UNTIL:-}" ] && STAGE2+=(--until "$UNTIL")
 [ -n "${DECAY:-}" ] && STAGE2+=(--lr-decay-steps "$DECAY")
 [ -n "${LR_D:-}" ] && STAGE2+=(--lr-d "$LR_D")
+[ -n "${D_NOISE:-}" ] && STAGE2+=(--d-noise "$D_NOISE")
 
 [ -f "$DATA/pack_train.npz" ] || python -m dsf.data prepare --source ../shared/data --out "$DATA" --size 128
 case "$MODE" in
