@@ -9,6 +9,7 @@ import os
 
 
 def apply_jittor_defaults() -> None:
+    """Jittor settings for a CPU-only machine (no nvcc search, quiet logs), unless the user set them."""
     if "nvcc_path" not in os.environ and not glob.glob("/dev/nvidia[0-9]*"):
         os.environ["nvcc_path"] = ""
     os.environ.setdefault("log_silent", "1")

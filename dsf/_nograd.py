@@ -22,6 +22,7 @@ _saved = None
 
 @contextmanager
 def no_grad():
+    """Gradients off inside, for every thread at once; restored when the last thread leaves."""
     global _inside, _saved
     with _lock:
         if _inside == 0:

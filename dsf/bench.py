@@ -119,6 +119,7 @@ def measure(preset_name: str | None, params: str | None, repeat: int, strokes: i
 
 
 def format_table(rows: list[dict]) -> str:
+    """The benchmark rows as one markdown table: a row per measure, a column per model."""
     keys = ["load_s", "encode_s", "project_s", "decode_features_s", "fuse_s", "synthesize_s", "end_to_end_s",
             "generator_s", "e2e_over_generator", "one_part_update_s", "grid_5x5_s", "projection_per_part_ms",
             "shadow_s", "stroke_to_face_s", "peak_rss_gb"]

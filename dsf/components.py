@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import PARTS
+from .config import PARTS, WINDOW_PARTS
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,10 @@ def windows(canvas: int = 512) -> dict[str, Window]:
 def part_regions(canvas: int) -> dict:
     """part → canvas×canvas bool mask: its window, or (remainder) outside all four windows.
     The regions in which a part's edit should show (evaluation's locality, stage 2's locality loss)."""
-    regions = {}
-    for part, w in windows(canvas).items():
-        if part != "remainder":
-            regions[part] = np.zeros((canvas, canvas), bool)
-            regions[part][w.rows, w.cols] = True
+    regions, wins = {}, windows(canvas)
+    for part in WINDOW_PARTS:
+        regions[part] = np.zeros((canvas, canvas), bool)
+        regions[part][wins[part].rows, wins[part].cols] = True
     regions["remainder"] = ~np.any(np.stack(list(regions.values())), axis=0)
     return {p: regions[p] for p in PARTS}
 
@@ -91,6 +90,7 @@ def network_size(window_size: int) -> int:
 
 
 def nose_kept_rows(canvas: int = 512) -> int:
+    """Rows of the nose window kept in the fused map (the spec's NOSE_KEPT_ROWS scaled to `canvas`)."""
     return _scaled(NOSE_KEPT_ROWS, canvas)
 
 
@@ -108,12 +108,18 @@ def split_components(sketch: np.ndarray) -> dict[str, np.ndarray]:
     """
     canvas = _check_sketch(sketch)
     wins = windows(canvas)
-    crops = {part: sketch[w.rows, w.cols].copy() for part, w in wins.items() if part != "remainder"}
+    crops = {part: sketch[wins[part].rows, wins[part].cols].copy() for part in WINDOW_PARTS}
     remainder = sketch.copy()
     for part in crops:
         remainder[wins[part].rows, wins[part].cols] = 255
     crops["remainder"] = remainder
     return {part: crops[part] for part in PARTS}
+
+
+def crops_by_part(sketches: np.ndarray) -> dict[str, np.ndarray]:
+    """N×H×W sketches → part → N×S×S crops (the remainder N×H×W, windows whited)."""
+    per = [split_components(s) for s in sketches]
+    return {p: np.stack([c[p] for c in per]) for p in PARTS}
 
 
 def window_masks(canvas: int = 512, feather: float | None = None) -> dict[str, np.ndarray]:
@@ -146,7 +152,7 @@ def composite(parts: dict[str, np.ndarray], canvas: int, masks: dict[str, np.nda
     wins = windows(canvas)
     out = np.asarray(parts["remainder"], np.float32) * masks["remainder"]
     weight = masks["remainder"].copy()
-    for part in PARTS[:-1]:
+    for part in WINDOW_PARTS:
         w = wins[part]
         full = np.zeros((canvas, canvas), np.float32)
         full[w.rows, w.cols] = parts[part]

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 PARTS = ("eye1", "eye2", "nose", "mouth", "remainder")
 """Component names. The released files call the remainder "" (empty string)."""
 
+WINDOW_PARTS = PARTS[:-1]
+"""The four parts cut from their own window; the remainder is the rest of the sketch."""
+
 RELEASED_PART_KEY = {"eye1": "eye1", "eye2": "eye2", "nose": "nose", "mouth": "mouth", "remainder": ""}
 
 
@@ -82,10 +85,6 @@ class Config:
     def channels(self, c: int) -> int:
         """A published channel count scaled by `width` (at least 4)."""
         return max(4, int(round(c * self.width)))
-
-    @property
-    def scale(self) -> float:
-        return self.canvas / 512
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)

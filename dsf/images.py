@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from .components import windows
+from .config import WINDOW_PARTS
 
 
 class SketchError(ValueError):
@@ -185,7 +186,7 @@ def template_problem(sketch: np.ndarray) -> str | None:
     """
     ink = sketch < INK_THRESHOLD
     wins = windows(sketch.shape[0])
-    share = {part: ink[w.rows, w.cols].mean() for part, w in wins.items() if part != "remainder"}
+    share = {part: ink[wins[part].rows, wins[part].cols].mean() for part in WINDOW_PARTS}
     empty = [part for part in ("eye1", "eye2") if share[part] < 0.002]
     if empty:
         return f"no strokes in the {' and '.join(empty)} window{'s' if len(empty) > 1 else ''}"

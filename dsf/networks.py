@@ -139,10 +139,12 @@ class ComponentDecoder(nn.Module):
 
 
 def sketch_decoder(cfg: Config, size: int) -> ComponentDecoder:
+    """Stage 1's decoder: a part's latent → its one-channel sketch crop."""
     return ComponentDecoder(cfg, size, ComponentDecoder.SKETCH_WIDTHS, 1)
 
 
 def feature_decoder(cfg: Config, size: int) -> ComponentDecoder:
+    """Stage 2's feature-mapping decoder: a part's latent → its multi-channel feature map."""
     return ComponentDecoder(cfg, size, ComponentDecoder.FEATURE_WIDTHS, cfg.feature_channels)
 
 

@@ -25,7 +25,7 @@ Undo/redo work on whole states (base + strokes), so `add`, `remove`, `clear` and
 from __future__ import annotations
 
 import base64
-import io
+import binascii
 import json
 import math
 from dataclasses import dataclass, field
@@ -35,14 +35,15 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .components import windows
-from .config import PARTS
+from .config import PARTS, WINDOW_PARTS
+from .images import read_grey
+from .png import png_bytes, save_png
 
 __all__ = ["Stroke", "Sketch", "stroke_box", "touched_parts", "changed_parts", "MODES", "JSON_FORMAT"]
 
 MODES = ("pen", "eraser")
 JSON_FORMAT = "dsf-strokes"
 JSON_VERSION = 1
-WINDOW_PARTS = tuple(p for p in PARTS if p != "remainder")
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,16 @@ def _draw(draw: ImageDraw.ImageDraw, stroke: Stroke, size: int) -> None:
 
 
 def _png_b64(grey: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(grey, np.uint8), "L").save(buf, format="PNG", optimize=False)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return base64.b64encode(png_bytes(np.asarray(grey, np.uint8))).decode("ascii")
 
 
-def _from_png_b64(text: str) -> np.ndarray:
-    with Image.open(io.BytesIO(base64.b64decode(text))) as im:
-        return np.asarray(im.convert("L"), np.uint8)
+def _from_png_b64(text) -> np.ndarray:
+    """A document's base image, read with the same checks as any sketch file (size, format)."""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise ValueError("base_png is not base64 text") from None
+    return read_grey(data)
 
 
 @dataclass(frozen=True)
@@ -245,9 +248,8 @@ class Sketch:
         return np.asarray(im, np.uint8)
 
     def save_png(self, path, size: int = 512) -> Path:
-        path = Path(path)
-        Image.fromarray(self.render(size), "L").save(path)
-        return path
+        """The sketch rendered at `size`² as a PNG file (parent folders created)."""
+        return save_png(self.render(size), path)
 
     # ---- JSON --------------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -29,7 +29,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from .components import part_regions, windows
-from .config import PARTS
+from .config import PARTS, WINDOW_PARTS
 
 PART_COLOURS = {"eye1": "tab:blue", "eye2": "tab:cyan", "nose": "tab:green", "mouth": "tab:red",
                 "remainder": "tab:grey"}
@@ -58,7 +58,7 @@ def _image_axis(ax, image, title=None, cmap=None, fontsize=9, **kw):
     return ax
 
 
-def _draw_windows(ax, canvas: int, labels: bool = True, parts=PARTS[:-1], lw: float = 1.5):
+def _draw_windows(ax, canvas: int, labels: bool = True, parts=WINDOW_PARTS, lw: float = 1.5):
     for part in parts:
         w = windows(canvas)[part]
         ax.add_patch(Rectangle((w.x - 0.5, w.y - 0.5), w.size, w.size, fill=False, lw=lw,
@@ -422,8 +422,8 @@ def as_heat_map(ax, vmax: float, canvas: int, parts) -> None:
     windows of `parts` (for the remainder, whose region lies outside them: all four windows)."""
     ax.images[0].set_cmap("magma")
     ax.images[0].set_clim(0, vmax)
-    windowed = [p for p in parts if p != "remainder"]
-    _draw_windows(ax, canvas, labels=False, parts=windowed or PARTS[:-1], lw=1.2)
+    windowed = [p for p in parts if p in WINDOW_PARTS]
+    _draw_windows(ax, canvas, labels=False, parts=windowed or WINDOW_PARTS, lw=1.2)
 
 
 def change_maps(before, after, edited, labels, title: str):

@@ -1,4 +1,5 @@
 """The sketch pad's stroke model: rendering, undo/redo, JSON, which windows a stroke touches."""
+import base64
 import json
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 
 from dsf.components import split_components, windows
 from dsf.config import PARTS
+from dsf.images import SketchError
 from dsf.strokes import Sketch, Stroke, changed_parts, stroke_box, touched_parts
 
 
@@ -140,6 +142,10 @@ def test_json_round_trip(tmp_path):
         Sketch.from_json('{"strokes": []}')
     with pytest.raises(ValueError, match="not a stroke"):
         Sketch.from_dict({"format": "dsf-strokes", "strokes": [{"width": 1}]})
+    with pytest.raises(ValueError, match="base_png is not base64"):
+        Sketch.from_dict({"format": "dsf-strokes", "base_png": "not base64!"})
+    with pytest.raises(SketchError):  # base64, but not an image: refused like any unreadable sketch file
+        Sketch.from_dict({"format": "dsf-strokes", "base_png": base64.b64encode(b"hello").decode()})
 
 
 def test_save_png(tmp_path):

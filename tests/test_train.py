@@ -405,3 +405,20 @@ def test_instance_noise_reaches_only_the_discriminator_and_is_a_phase():
     assert len(meta["loss_phases"]) == 1
     record_phase(meta, **loss, d_noise=0.1)
     assert [(ph["from_step"], ph.get("d_noise")) for ph in meta["loss_phases"]] == [(0, None), (20, 0.1)]
+
+
+def test_epochs_and_batch_have_stage_defaults_and_must_be_positive(capsys):
+    """Left out, each stage takes its own default; 0 or a negative count is refused at the
+    command line (it once silently became the default)."""
+    from dsf.train.__main__ import parser
+
+    base = ["--data", "d", "--out", "o"]
+    one = parser().parse_args(["stage1", *base])
+    two = parser().parse_args(["stage2", *base, "--epochs", "7"])
+    assert (one.epochs, one.batch, two.epochs, two.batch) == (3, 16, 7, 8)
+    both = parser().parse_args(["all", *base])
+    assert (both.stage1_epochs, both.stage1_batch, both.stage2_epochs, both.stage2_batch) == (3, 16, 100, 8)
+    for bad in (["stage2", *base, "--epochs", "0"], ["stage1", *base, "--batch", "-2"], ["all", *base, "--stage2-batch", "0"]):
+        with pytest.raises(SystemExit):
+            parser().parse_args(bad)
+        assert "whole number ≥ 1" in capsys.readouterr().err

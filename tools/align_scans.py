@@ -34,11 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a clone without installing
 
 from dsf.data.align import apply, template_points  # noqa: E402
+from dsf.data.dataset import read_jsonl  # noqa: E402
 from dsf.images import template_problem  # noqa: E402
 from dsf.sketch_align import (KEEP_TOLERANCE, OFF_TEMPLATE, AlignmentError, align_sketch,  # noqa: E402
                               default_detector, fit_face, ink_matrix, offset_frac)
 
-CANVAS = 128
+CANVAS = 128  # the shipped model's canvas: scans are aligned onto it for `figure`, `synthetic`
 
 
 def eye_error(matrix: np.ndarray, record: dict) -> float:
@@ -66,22 +67,23 @@ def _summary(values) -> dict:
 
 def fs2k_artist(fs2k: Path, prepared: Path) -> dict:
     """Detection and eye error on FS2K's artist sketches as scanned, per split."""
-    records = {r["id"]: r for r in map(json.loads, open(prepared / "records.jsonl")) if r["source"] == "fs2k"}
+    records = {r["id"]: r for r in read_jsonl(prepared / "records.jsonl") if r["source"] == "fs2k"}
     out = {}
     for split in ("test", "train"):
         tried, plain, attempts, errors, ink_errors, offsets = 0, 0, Counter(), [], [], []
         for r in (r for r in records.values() if r["split"] == split):
             grey = cv2.imread(str(fs2k.parent / r["sketch_src_path"]), cv2.IMREAD_GRAYSCALE)
+            canvas = r["canvas"]  # the prepared canvas the record's landmarks are on
             tried += 1
             plain += found_plain(grey)
-            found = fit_face(grey, CANVAS)
+            found = fit_face(grey, canvas)
             attempts[found[2] if found else "not found"] += 1
             if found:
-                offsets.append(offset_frac(found[0].matrix, grey.shape[::-1], CANVAS))
+                offsets.append(offset_frac(found[0].matrix, grey.shape[::-1], canvas))
             if "matrix" in r:
                 if found:
                     errors.append(eye_error(found[0].matrix, r))
-                ink_errors.append(eye_error(ink_matrix(grey, CANVAS), r))
+                ink_errors.append(eye_error(ink_matrix(grey, canvas), r))
         found_n = tried - attempts["not found"]
         out[split] = {"tried": tried, "found_plain": plain, "found": found_n, "by_attempt": dict(attempts),
                       "offset_as_scanned": _summary(offsets),
@@ -92,18 +94,19 @@ def fs2k_artist(fs2k: Path, prepared: Path) -> dict:
 
 def prepared_canvases(prepared: Path, kind: str, limit: int | None) -> dict:
     """Detection and offsets on the prepared (aligned) canvases of one sketch kind."""
-    rows = [r for r in map(json.loads, open(prepared / "manifest.jsonl")) if r["sketch_kind"] == kind][:limit]
+    rows = [r for r in read_jsonl(prepared / "manifest.jsonl") if r["sketch_kind"] == kind][:limit]
     attempts, offsets, ink_offsets, problems, plain = Counter(), [], [], Counter(), 0
     for r in rows:
         grey = cv2.imread(str(prepared / "sketches" / r["split"] / f"{r['id']}.png"), cv2.IMREAD_GRAYSCALE)
+        canvas = grey.shape[0]  # the prepared canvas
         plain += found_plain(grey)
-        found = fit_face(grey, CANVAS)
+        found = fit_face(grey, canvas)
         attempts[found[2] if found else "not found"] += 1
         if found:
-            offsets.append(offset_frac(found[0].matrix, grey.shape[::-1], CANVAS))
-        ink = ink_matrix(grey, CANVAS)
+            offsets.append(offset_frac(found[0].matrix, grey.shape[::-1], canvas))
+        ink = ink_matrix(grey, canvas)
         if ink is not None:
-            ink_offsets.append(offset_frac(ink, grey.shape[::-1], CANVAS))
+            ink_offsets.append(offset_frac(ink, grey.shape[::-1], canvas))
         problems[(template_problem(grey) or "none").split(":")[0]] += 1
     return {"tried": len(rows), "found_plain": plain, "found": len(rows) - attempts["not found"],
             "by_attempt": dict(attempts), "offset_landmarks": _summary(offsets), "offset_ink": _summary(ink_offsets),
@@ -116,7 +119,7 @@ def prepared_canvases(prepared: Path, kind: str, limit: int | None) -> dict:
 def template_problems(prepared: Path) -> dict:
     """How often the cheap ink check (`template_problem`) warns on every prepared sketch."""
     counts = Counter()
-    for r in map(json.loads, open(prepared / "manifest.jsonl")):
+    for r in read_jsonl(prepared / "manifest.jsonl"):
         grey = cv2.imread(str(prepared / "sketches" / r["split"] / f"{r['id']}.png"), cv2.IMREAD_GRAYSCALE)
         counts[(r["sketch_kind"], (template_problem(grey) or "none").split(":")[0])] += 1
     return {f"{kind}: {problem}": n for (kind, problem), n in sorted(counts.items())}

@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from ..components import windows
+from ..config import WINDOW_PARTS
 from .landmarks import CENTRE_NAMES, FaceCentres
 
 CENTRE_WEIGHTS = np.array([1.0, 1.0, 0.5, 0.5])
@@ -49,6 +50,8 @@ CENTRE_WEIGHTS = np.array([1.0, 1.0, 0.5, 0.5])
 
 @dataclass(frozen=True)
 class Thresholds:
+    """Limits beyond which `reject_reason` drops a photo: head roll, yaw, eyes too close (a small
+    face), too much of the face region outside the source photo, landmarks off the template."""
     max_roll_deg: float = 25.0
     max_yaw_asymmetry: float = 0.25
     min_eye_distance_px: float = 24.0
@@ -71,7 +74,8 @@ def template_points(canvas: int) -> np.ndarray:
 
 def face_region(canvas: int) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1): the bounding box of the four component windows."""
-    wins = [w for name, w in windows(canvas).items() if name != "remainder"]
+    every = windows(canvas)
+    wins = [every[name] for name in WINDOW_PARTS]
     return (min(w.x for w in wins), min(w.y for w in wins),
             max(w.x + w.size for w in wins), max(w.y + w.size for w in wins))
 

@@ -13,21 +13,23 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m dsf.evaluate", description=doc.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default=None, help="model folder (default: the kit's shipped parameters)")
-    ap.add_argument("--data", default="data/prepared", help="prepared data root with pack_<split>.npz")
+    ap.add_argument("--data", default="data/prepared_128",
+                    help="prepared data root with pack_<split>.npz (default: data/prepared_128)")
     ap.add_argument("--split", default="test", help="split to evaluate (default: test)")
     ap.add_argument("--out", default=None, help="output folder (default: runs/eval_<params folder name>)")
     ap.add_argument("--limit", type=int, default=None, help="evaluate N sketches spread over the split")
     ap.add_argument("--batch", type=int, default=64, help="sketches per encoding / synthesis batch")
     ap.add_argument("--seed", type=int, default=0, help="stroke-removal and pair seed")
     ap.add_argument("--drop", type=float, default=0.3,
-                    help="share removed: of the ink (--removal ink, default) or of the strokes (default 0.3)")
+                    help="share removed (default 0.3): of the ink (--removal ink, default) or of the strokes")
     ap.add_argument("--removal", choices=["ink", "strokes"], default="ink",
                     help="ink: whole strokes until at most --drop of the ink is gone (default); "
                          "strokes: --drop of the strokes whatever their size (the earlier test)")
     ap.add_argument("--robust-limit", type=int, default=None,
                     help="run the stroke-removal part on N of the evaluated sketches, spread evenly (default: all)")
     ap.add_argument("--max-minutes", type=float, default=None,
-                    help="time budget: the stroke-removal part starts no new batch after this many minutes")
+                    help="time budget: the intact part starts no new batch after 80 %% of it, the stroke-removal "
+                         "part none after all of it")
     ap.add_argument("--threads", type=int, default=2, help="synthesis threads (default 2)")
     ap.add_argument("--no-faces", action="store_true", help="skip the face detector (face rate not measured)")
     ap.add_argument("--effect-pairs", type=int, default=200,

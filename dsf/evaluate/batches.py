@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._jittor import jt
-from ..components import split_components
+from ..components import crops_by_part
 from ..config import PARTS
 from ..manifold import blend
 
@@ -21,18 +21,12 @@ def pad(a: np.ndarray, size: int) -> np.ndarray:
     return a if len(a) >= size else np.concatenate([a, np.repeat(a[-1:], size - len(a), axis=0)])
 
 
-def crops_of(sketches: np.ndarray) -> dict:
-    """Component crops of N sketches: part → N×S×S (the remainder N×H×W)."""
-    split = [split_components(s) for s in sketches]
-    return {p: np.stack([c[p] for c in split]) for p in PARTS}
-
-
 def encode_all(pipe, sketches: np.ndarray, batch: int) -> dict:
     """Component embedding of N sketches: part → N×latent float32."""
     out = {p: [] for p in PARTS}
     size = min(batch, len(sketches))
     for i in range(0, len(sketches), batch):
-        crops = crops_of(sketches[i:i + batch])
+        crops = crops_by_part(sketches[i:i + batch])
         for p in PARTS:
             out[p].append(pipe.encode(p, pad(crops[p], size))[:len(crops[p])])
         jt.gc()

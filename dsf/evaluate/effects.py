@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..components import part_regions
+from ..components import crops_by_part, part_regions
 from ..config import PARTS
-from .batches import blend_all, crops_of, synthesize_all
+from .batches import blend_all, synthesize_all
 from .metrics import change_ratio, ink_dice, region_change, stats
 
 RECONSTRUCTION_INK_LEVEL = 0.5
@@ -78,7 +78,7 @@ def reconstruction(pipe, sketches: np.ndarray, latents: dict, batch: int) -> dic
     against its auto-encoder reconstruction (`latents` are the sketches' encodings)."""
     l1s, dices = {p: [] for p in PARTS}, {p: [] for p in PARTS}
     for i in range(0, len(sketches), batch):
-        crops = crops_of(sketches[i:i + batch])
+        crops = crops_by_part(sketches[i:i + batch])
         for part in PARTS:
             crop = crops[part].astype(np.float32) / 255.0
             decoded = np.clip((pipe.decode_sketch(part, latents[part][i:i + batch]) + 1) / 2, 0, 1)

@@ -11,7 +11,7 @@ from .baselines import Reference, nn_retrieval, reference
 from .effects import locality, reconstruction, refine_response, sketch_pairs
 from .faces import DETECTOR_SIZE, batch_detector
 from .report import build_report, write_outputs
-from .scoring import (SETTINGS, AheadSynthesis, Budget, Scorer, ScoringLoop, embed, make_plan, paired_rows,
+from .scoring import (SETTINGS, AheadSynthesis, Scorer, ScoringLoop, TimeBudget, embed, make_plan, paired_rows,
                       subset_indices)
 from .strokes import REMOVALS, incomplete_sketches
 
@@ -158,7 +158,7 @@ def score_all(pipe, ev: Evaluated, plan, ref: Reference, detect, opts: Options, 
         bar.update(1)
     synth = AheadSynthesis(pipe, opts.threads, done)
     loop = ScoringLoop(pipe, scorer, synth, ref.photos, opts.refines, opts.batch,
-                       Budget(t_start, opts.max_minutes), lambda: bar.update(1))
+                       TimeBudget(t_start, opts.max_minutes), lambda: bar.update(1))
     t = time.perf_counter()
     for s in SETTINGS:
         bar.set_description(f"evaluate [{s}]")

@@ -47,6 +47,7 @@ def grid_test(ev, plan, shown, key):
 
 
 def grid_robustness(ev, plan, shown, refines, titles):
+    """Grid: each sketch intact and with ink removed, and the faces at each refine."""
     rob = [int(p) for p in plan.robust_grid if int(p) in shown.get((model_key(refines[0]), "strokes_removed"), {})]
     removed = dict(zip(ev.sets["strokes_removed"].positions.tolist(), ev.sets["strokes_removed"].sketches))
     keys = [model_key(r) for r in refines]
@@ -59,6 +60,7 @@ def grid_robustness(ev, plan, shown, refines, titles):
 
 
 def grid_baselines(ev, plan, shown, mean_u8, key):
+    """Grid: sketch, real photo, mean face, NN retrieval and the model, for six test sketches."""
     base = [int(p) for p in plan.grid[:: max(1, len(plan.grid) // 6)][:6]]
     has_nn = ("NN retrieval", "intact") in shown
     cols = ["sketch", "real photo", "mean face"] + (["NN retrieval"] if has_nn else []) \
@@ -80,6 +82,7 @@ def heat_figure(rows, row_labels, cols, heat_columns, canvas, title):
 
 
 def locality_figure(ev, effects, canvas):
+    """Figure: a face, and for each part the face with that part swapped in and the |Δ| heat map."""
     ex, pairs = effects["locality"]["examples"], effects["pairs"]
     rows, cols, heat = [], ["face (sketch a)"], {}
     for part in FIGURE_PARTS:
@@ -95,6 +98,7 @@ def locality_figure(ev, effects, canvas):
 
 
 def refine_figure(ev, effects, canvas):
+    """Figure: for each part, the face at refine 0 and 1 of that part only and the |Δ| heat map."""
     ex, a = effects["refine_response"]["examples"], effects["pairs"]["a"]
     rows, cols, heat = [], ["sketch"], {}
     for part in FIGURE_PARTS:

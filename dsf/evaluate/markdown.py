@@ -49,6 +49,7 @@ def removal_line(rep: dict, budget: str) -> str:
 
 
 def header(rep: dict) -> list:
+    """Report lines: title, what was evaluated and how each metric is defined."""
     limit, budget = _coverage(rep)
     ssim = rep["metrics"]["ssim"]
     return [
@@ -71,6 +72,7 @@ def header(rep: dict) -> list:
 
 
 def score_table(rep: dict) -> list:
+    """Report lines: L1 / SSIM / face rate per method and sketch setting."""
     titles = setting_titles(rep)
     lines = ["| method | sketch | L1 ↓ | SSIM ↑ | face rate ↑ | n | L1 at the photo's mean colour (oracle) ↓ |",
              "|---|---|---|---|---|---|---|"]
@@ -82,6 +84,7 @@ def score_table(rep: dict) -> list:
 
 
 def checks(rep: dict) -> list:
+    """Report lines: the pass/fail checks against the baselines and for robustness."""
     lines = ["", "## Checks (intact sketches, model at r = 0.5; incomplete sketches for the robustness lines)", ""]
     for k, v in rep["checks"].items():
         if isinstance(v, dict):
@@ -91,6 +94,7 @@ def checks(rep: dict) -> list:
 
 
 def robustness(rep: dict) -> list:
+    """Report lines: the robustness section (the same sketches intact and with ink removed)."""
     lines = ["", f"## Robustness: the same {rep['n_robust']} sketches intact and "
              f"{setting_titles(rep)['strokes_removed']}", "",
              "| method | L1 intact | L1 removed | Δ L1 (+ = worse) | SSIM intact | SSIM removed | "
@@ -119,6 +123,7 @@ def paired_refine_lines(rep: dict) -> list:
 
 
 def identity(rep: dict) -> list:
+    """Report lines: the identity section (rank of the true photo among the test photos)."""
     chance, titles = rep["identity_chance"], setting_titles(rep)
     gallery = rep["rows"][0]["identity"]["gallery"]
     lines = ["", f"## Identity: is the true photo the most similar of the {gallery} test photos?", "",
@@ -150,6 +155,7 @@ def region_table(title: str, definition: str, parts: dict) -> list:
 
 
 def effects(rep: dict) -> list:
+    """Report lines: the locality, refine-response and stage-1 sections (none when not measured)."""
     if "locality" not in rep:
         return []
     m = rep["metrics"]
@@ -166,6 +172,7 @@ def effects(rep: dict) -> list:
 
 
 def figures(rep: dict) -> list:
+    """Report lines: the figures written beside the report."""
     lines = ["", "## Figures", ""] if rep["files"] else []
     for name in FIGURES:
         if name in rep["files"]:

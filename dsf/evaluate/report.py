@@ -161,6 +161,7 @@ def run_fields(pipe, ev, plan, opts, n_train_photos) -> dict:
 
 
 def metric_definitions(detector_note: str, detector_size: int) -> dict:
+    """How every reported number is computed, for the report's JSON and its markdown header."""
     ssim = {"window": SSIM_WINDOW, "sigma": SSIM_SIGMA, "k1": SSIM_K1, "k2": SSIM_K2, "data_range": 1.0,
             "channels": "per RGB channel, averaged", "positions": "valid (no padding)",
             "precision": "float32 (within 1e-5 of float64)"}

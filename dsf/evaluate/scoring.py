@@ -179,7 +179,7 @@ class AheadSynthesis:
 
 
 @dataclass
-class Budget:
+class TimeBudget:
     """The `--max-minutes` time budget, counted from `start`."""
 
     start: float
@@ -201,7 +201,7 @@ class ScoringLoop:
     train_photos: np.ndarray
     refines: tuple
     batch: int
-    budget: Budget
+    budget: TimeBudget
     tick: object
 
     def run(self, sset: SketchSet, setting: str, protected: int) -> SketchSet:

@@ -32,7 +32,8 @@ def _config(args) -> Config:
 
 
 def _until(text: str | None) -> float | None:
-    """'HH:MM' (UTC, today; tomorrow if already past) or a UNIX time → UNIX seconds."""
+    """'HH:MM' (UTC) or a UNIX time → UNIX seconds. HH:MM is today's, or tomorrow's when it
+    passed more than 12 h ago (so 01:00 given at 23:00 means in 2 h; 22:00 at 23:00 stops now)."""
     if not text:
         return None
     if ":" not in text:
@@ -63,7 +64,7 @@ def _save_run_config(out: Path, cfg: Config) -> None:
 def cmd_stage1(args, cfg):
     from .stage1 import train_stage1
 
-    meta = train_stage1(args.data, cfg, args.out, epochs=args.epochs or 3, minutes=args.minutes, batch=args.batch or 16,
+    meta = train_stage1(args.data, cfg, args.out, epochs=args.epochs, minutes=args.minutes, batch=args.batch,
                         seed=args.seed, ckpt_every=args.ckpt_every, init=args.init, balance=args.balance,
                         ink_weight=args.ink_weight,
                         max_steps=getattr(args, "max_steps", None))
@@ -82,12 +83,13 @@ def cmd_bank(args, cfg):
 def cmd_stage2(args, cfg):
     from .stage2 import train_stage2
 
-    meta = train_stage2(args.data, cfg, args.out, epochs=args.epochs or 100, minutes=args.minutes,
-                        until=_until(args.until), batch=args.batch or 8, seed=args.seed, ckpt_every=args.ckpt_every,
+    meta = train_stage2(args.data, cfg, args.out, epochs=args.epochs, minutes=args.minutes,
+                        until=_until(args.until), batch=args.batch, seed=args.seed, ckpt_every=args.ckpt_every,
                         extend=getattr(args, "extend", False), lambda_fm=args.lambda_fm, lambda_l1=args.lambda_l1,
                         lambda_local=args.lambda_local, lr=args.lr, lr_decay_steps=args.lr_decay_steps,
                         local_parts=args.local_parts, local_weights=args.local_weights, lambda_id=args.lambda_id,
-                        lr_d=args.lr_d, d_noise=args.d_noise, max_steps=getattr(args, "max_steps", None), init=args.init, balance=args.balance)
+                        lr_d=args.lr_d, d_noise=args.d_noise, max_steps=getattr(args, "max_steps", None), init=args.init,
+                        balance=args.balance)
     _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
          f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
     return meta
@@ -189,7 +191,8 @@ def cmd_all(args, cfg):
 def _common(sp, data=True):
     if data:
         sp.add_argument("--data", required=True, help="prepared data folder (pack_train.npz, pack_val.npz)")
-    sp.add_argument("--preset", help="config preset (default: the run's config.json, else compact128)")
+    sp.add_argument("--preset", help="config preset (default: the run's config.json, else the --init folder's, "
+                                     "else compact128)")
     sp.add_argument("--config", help="config JSON file (instead of --preset)")
     sp.add_argument("--out", required=True, help="run folder, e.g. runs/compact128")
     sp.add_argument("--seed", type=int, default=0)
@@ -260,18 +263,31 @@ def _loss_weights(sp):
                     help="decay the stage 2 learning rate linearly to 0 over N steps from now, then stop")
 
 
+STAGE_DEFAULTS = {"stage1": (3, 16), "stage2": (100, 8)}
+"""Each stage's default (epochs, batch)."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text}")
+    return value
+
+
 def _stage_parser(sub, name: str) -> None:
     sp = sub.add_parser(name)
     _common(sp)
-    sp.add_argument("--epochs", type=int)
+    epochs, batch = STAGE_DEFAULTS[name]
+    sp.add_argument("--epochs", type=_positive_int, default=epochs, help=f"epochs (default {epochs})")
     sp.add_argument("--minutes", type=float, help="training-time budget (summed over restarts)")
-    sp.add_argument("--batch", type=int)
+    sp.add_argument("--batch", type=_positive_int, default=batch, help=f"faces per step (default {batch})")
     sp.add_argument("--max-steps", type=int, help="stop after N steps of this run (with a checkpoint)")
     _start(sp)
     if name == "stage1":
         _ink_weight(sp)
     else:
-        sp.add_argument("--until", help="stop at this UTC wall-clock time, HH:MM")
+        sp.add_argument("--until", help="stop at this UTC wall-clock time, HH:MM (tomorrow's when it passed "
+                                    "over 12 h ago), or a UNIX time")
         sp.add_argument("--extend", action="store_true",
                         help="train on past a finished stage 2 (with a new --until / --minutes / --epochs)")
         _loss_weights(sp)
@@ -280,13 +296,11 @@ def _stage_parser(sub, name: str) -> None:
 def _all_parser(sub) -> None:
     sp = sub.add_parser("all")
     _common(sp)
-    sp.add_argument("--stage1-epochs", type=int, default=3)
-    sp.add_argument("--stage1-minutes", type=float)
-    sp.add_argument("--stage1-batch", type=int, default=16)
-    sp.add_argument("--stage2-epochs", type=int, default=100)
-    sp.add_argument("--stage2-minutes", type=float)
+    for stage, (epochs, batch) in STAGE_DEFAULTS.items():
+        sp.add_argument(f"--{stage}-epochs", type=_positive_int, default=epochs)
+        sp.add_argument(f"--{stage}-minutes", type=float)
+        sp.add_argument(f"--{stage}-batch", type=_positive_int, default=batch)
     sp.add_argument("--stage2-until", help="UTC HH:MM")
-    sp.add_argument("--stage2-batch", type=int, default=8)
     sp.add_argument("--stage2-extend", action="store_true", help="train on past a finished stage 2 (see stage2 --extend)")
     _start(sp)
     _ink_weight(sp)

@@ -23,8 +23,8 @@ def encode_all(encoders: dict, sketches: np.ndarray, batch: int = 64, progress: 
     from tqdm import tqdm
 
     from .._nograd import no_grad
+    from ..components import crops_by_part
     from ..embedding import normalise
-    from .data import crops_by_part
 
     out = {p: [] for p in PARTS}
     for i in tqdm(range(0, len(sketches), batch), desc="bank", disable=not progress, mininterval=5):
@@ -50,6 +50,7 @@ def build_bank(data_root, cfg: Config, out, pack: dict | None = None, progress: 
 
 
 def save_bank(path, latents: dict, labels: dict) -> Path:
+    """Write the bank (part latents and per-face labels, same rows) as a compressed npz."""
     n = len(next(iter(latents.values())))
     arrays = {f"vectors/{p}": np.asarray(v, np.float32) for p, v in latents.items()}
     for name, values in labels.items():

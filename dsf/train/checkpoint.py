@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.dataset import read_jsonl
+
 
 def _module_arrays(prefix: str, module) -> dict:
     out = {}
@@ -154,10 +156,12 @@ def read_meta(path) -> dict | None:
 
 
 def rng_state(rng: np.random.Generator) -> dict:
+    """The generator's state as a JSON-able dict (saved in checkpoints)."""
     return rng.bit_generator.state
 
 
 def rng_from_state(state: dict) -> np.random.Generator:
+    """A generator that continues from a state `rng_state` saved."""
     rng = np.random.Generator(np.random.PCG64())
     rng.bit_generator.state = state
     return rng
@@ -176,16 +180,8 @@ class LossLog:
             f.write(json.dumps(record) + "\n")
 
     def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        out = []
-        with open(self.path) as f:
-            for line in f:
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass  # a line cut by a kill
-        return out
+        """Every record so far (a line cut by a kill is skipped)."""
+        return read_jsonl(self.path) if self.path.exists() else []
 
     def truncate_after(self, step: int) -> None:
         """Drop records past `step` (written after the checkpoint a resumed run restarts from)."""

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import PARTS
 from ..data.augment import augment_sketch
 from ..data.dataset import load_pack
 
@@ -50,11 +49,3 @@ def augment_all(sketches: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def sample_rows(n: int, k: int = 8) -> np.ndarray:
     """k rows spread evenly over a split (the sample grids' fixed held-out faces)."""
     return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int))
-
-
-def crops_by_part(sketches: np.ndarray) -> dict[str, np.ndarray]:
-    """B×H×W sketches → part → B×S×S crops (remainder: whole sketch, windows whited)."""
-    from ..components import split_components
-
-    per = [split_components(s) for s in sketches]
-    return {p: np.stack([c[p] for c in per]) for p in PARTS}

@@ -33,6 +33,7 @@ from .._jittor import jt
 
 
 def l1(a: jt.Var, b: jt.Var) -> jt.Var:
+    """Mean absolute difference."""
     return (a - b).abs().mean()
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import PARTS
+from ..components import crops_by_part
 from ..config import Config
-from .data import augment_all, crops_by_part, load_split, load_split_or_none, sample_rows
+from .data import augment_all, load_split, load_split_or_none, sample_rows
 from .runner import Budget, StageRun, new_meta
 
 LR, BETAS = 2e-4, (0.5, 0.999)

@@ -82,6 +82,7 @@ def faces_from_latents(gmods: dict, latents: dict, canvas: int):
 
 
 def photo_var(photos: np.ndarray):
+    """N×H×W×3 uint8 photos → N×3×H×W Var in [-1, 1]."""
     from .._jittor import jt
 
     return jt.array(np.asarray(photos, np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0)
@@ -154,7 +155,7 @@ def with_swapped_half(latents: dict, part: str) -> dict:
 
 
 def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
-    """Held-out sample grid: sketch | generated (BatchNorm eval, as at inference) | photo."""
+    """Held-out sample grid: sketch | generated (the config's inference BatchNorm modes) | photo."""
     from .._jittor import jt
 
     from .._nograd import no_grad
