@@ -71,8 +71,9 @@ def build_stage2(cfg: Config):
     return gmods, disc
 
 
-def faces_from_latents(gmods: dict, latents: dict, canvas: int):
-    """part → B×latent latents → B×3×canvas² image Var in [−1, 1] (differentiable)."""
+def faces_var(gmods: dict, latents: dict, canvas: int):
+    """part → B×latent latents → B×3×canvas² image Var in [−1, 1], differentiable (what
+    `Pipeline.faces_from_latents` computes for inference, as uint8 images)."""
     from ..components import windows
     from ..fusion import decode_features, fuse
 
@@ -108,7 +109,7 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
     b, local = len(photos), lambda_local and len(photos) > 1
     # The locality loss's swapped faces ride in the same pass (same BatchNorm statistics).
     rows = with_swapped_half(latents, swap_part) if local else latents
-    faces = faces_from_latents(gmods, {p: jt.array(rows[p]) for p in PARTS}, canvas)
+    faces = faces_var(gmods, {p: jt.array(rows[p]) for p in PARTS}, canvas)
     fake = faces[:b]
     seen_real, seen_fake = with_instance_noise(real, d_noise), with_instance_noise(fake, d_noise)
     # Discriminator on real and the detached fake.
@@ -165,7 +166,7 @@ def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
     for m in gmods.values():
         set_batchnorm_mode(m, cfg.bn_mode.get("feature_decoder", "eval") if m is not gmods["generator"] else "train")
     with no_grad():
-        img = to_uint8_image(faces_from_latents(gmods, {p: jt.array(val_latents[p]) for p in PARTS}, cfg.canvas).numpy())
+        img = to_uint8_image(faces_var(gmods, {p: jt.array(val_latents[p]) for p in PARTS}, cfg.canvas).numpy())
     for m in gmods.values():
         set_batchnorm_mode(m, "train")
     return [np.asarray(val_sketches), img, np.asarray(val_photos)]
