@@ -145,11 +145,12 @@ def test_resume_bank_and_export(tmp_path):
     # A new phase: heavier L1, learning rates (D's its own) decaying to 0 over 3 steps, instance
     # noise; then the run ends.
     m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, lambda_l1=50, lr=1e-4, lr_decay_steps=3,
-                     lr_d=3e-5, d_noise=0.2, **kw)
+                     lr_d=3e-5, d_noise=0.2, lambda_ssim=5.0, **kw)
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
-                                    "local_weights": {}, "lambda_id": 0.0, "lr_d": 3e-5, "d_noise": 0.2}
+                                    "local_weights": {}, "lambda_id": 0.0, "lr_d": 3e-5, "d_noise": 0.2,
+                                    "lambda_ssim": 5.0}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     logged = [json.loads(l) for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose([r["lr"] for r in logged[-3:]], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -165,7 +166,7 @@ def test_resume_bank_and_export(tmp_path):
     cmd_export(argparse.Namespace(out=str(out), params=str(tmp_path / "params")), CFG)
     cfg2, nets, banks2, info = load_model(tmp_path / "params")
     assert cfg2 == CFG and info["dtype"] == "float16" and "stage 2" in info["model_card"].lower()
-    assert "lr 0.0001 (D 3e-05) decaying to 0 over 3 steps, instance noise σ 0.2" in info["model_card"]
+    assert "λ_SSIM 5, lr 0.0001 (D 3e-05) decaying to 0 over 3 steps, instance noise σ 0.2" in info["model_card"]
     assert list(banks2["eye1"].labels["id"]) == list(pack["ids"])
     g = load_stage2(out, CFG)["generator"].state_dict()
     for name, v in nets["generator"].state_dict().items():
@@ -285,6 +286,44 @@ def test_identity_loss_is_optional_recorded_and_trains():
     meta["step"] = 10
     record_phase(meta, **loss, lambda_id=1.0)
     assert [(ph["from_step"], ph.get("lambda_id")) for ph in meta["loss_phases"]] == [(0, None), (10, 1.0)]
+
+
+def test_ssim_loss_is_one_minus_the_evaluations_ssim():
+    """The structure loss is 1 − `metrics.ssim` (per channel, valid window) on [−1, 1] batches:
+    0 for identical images, larger for worse copies, with a gradient towards the photo."""
+    from dsf.evaluate.metrics import ssim
+    from dsf.train.losses import ssim_loss
+
+    rng = np.random.default_rng(5)
+    photo = rng.uniform(-1, 1, (2, 3, 24, 24)).astype(np.float32)
+    for noise in (0.1, 0.5):
+        face = np.clip(photo + rng.normal(0, noise, photo.shape), -1, 1).astype(np.float32)
+        expected = 1 - ssim((face.transpose(0, 2, 3, 1) + 1) / 2, (photo.transpose(0, 2, 3, 1) + 1) / 2).mean()
+        assert ssim_loss(jt.array(face), jt.array(photo)).item() == pytest.approx(expected, abs=1e-4)
+    assert ssim_loss(jt.array(photo), jt.array(photo)).item() == pytest.approx(0.0, abs=1e-4)
+    face = jt.array(np.zeros_like(photo))
+    step = face - 0.5 * jt.grad(ssim_loss(face, jt.array(photo)), face)
+    assert ssim_loss(step, jt.array(photo)).item() < ssim_loss(face, jt.array(photo)).item()
+
+
+def test_ssim_loss_is_optional_recorded_and_trains():
+    from dsf.train.__main__ import parser
+    from dsf.train.stage2 import record_phase, train_step
+
+    gmods, disc, opt_g, opt_d, pack, lat = _stage2_batch(4)
+    hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas,
+                       lambda_l1=0.0, lambda_ssim=50.0) for _ in range(4)]
+    assert all(np.isfinite(h["g_ssim"]) for h in hist) and hist[-1]["g_ssim"] < hist[0]["g_ssim"]
+    assert "g_ssim" not in train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas)
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).lambda_ssim == 0.0
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--lambda-ssim", "200"]).lambda_ssim == 200.0
+    loss = dict(lambda_fm=5, lambda_l1=100, lambda_local=0, lr=5e-5, lr_decay_steps=0)
+    meta = {"step": 30, "loss_phases": [{"from_step": 0, **loss, "local_parts": list(PARTS), "local_weights": {},
+                                         "lambda_id": 0.0, "lr_d": 5e-5, "d_noise": 0.0}]}  # before lambda_ssim
+    record_phase(meta, **loss)
+    assert len(meta["loss_phases"]) == 1
+    record_phase(meta, **loss, lambda_ssim=200.0)
+    assert [(ph["from_step"], ph.get("lambda_ssim")) for ph in meta["loss_phases"]] == [(0, None), (30, 200.0)]
 
 
 def test_ink_weighted_l1_counts_strokes_more():

@@ -88,7 +88,7 @@ def cmd_stage2(args, cfg):
                         extend=getattr(args, "extend", False), lambda_fm=args.lambda_fm, lambda_l1=args.lambda_l1,
                         lambda_local=args.lambda_local, lr=args.lr, lr_decay_steps=args.lr_decay_steps,
                         local_parts=args.local_parts, local_weights=args.local_weights, lambda_id=args.lambda_id,
-                        lr_d=args.lr_d, d_noise=args.d_noise, max_steps=getattr(args, "max_steps", None), init=args.init,
+                        lr_d=args.lr_d, d_noise=args.d_noise, lambda_ssim=args.lambda_ssim, max_steps=getattr(args, "max_steps", None), init=args.init,
                         balance=args.balance)
     _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
          f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
@@ -106,6 +106,7 @@ def model_card(out: Path, cfg: Config) -> str:
     phases = "; ".join(f"from step {ph['from_step']}: λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}, "
                        + (f"λ_local {ph['lambda_local']:g} ({_local_parts_text(ph)}), " if ph.get("lambda_local") else "")
                        + (f"λ_id {ph['lambda_id']:g}, " if ph.get("lambda_id") else "")
+                       + (f"λ_SSIM {ph['lambda_ssim']:g}, " if ph.get("lambda_ssim") else "")
                        + f"lr {ph.get('lr', 2e-4):g}" + (f" (D {ph['lr_d']:g})" if ph.get("lr_d", ph.get("lr")) != ph.get("lr") else "")
                        + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
                        + (f", instance noise σ {ph['d_noise']:g}" if ph.get("d_noise") else "")
@@ -241,7 +242,7 @@ def _local_parts_text(phase: dict) -> str:
 
 
 def _loss_weights(sp):
-    from .stage2 import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LR
+    from .stage2 import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR
 
     sp.add_argument("--lambda-fm", type=float, default=LAMBDA_FM, help="stage 2 feature-matching weight")
     sp.add_argument("--lambda-l1", type=float, default=LAMBDA_L1, help="stage 2 pixel-L1 weight")
@@ -254,6 +255,9 @@ def _loss_weights(sp):
     sp.add_argument("--lambda-id", type=float, default=LAMBDA_ID,
                     help="stage 2 identity loss weight: each face nearer its own photo than other training "
                          "photos (the kit's departure; 0: the paper's losses)")
+    sp.add_argument("--lambda-ssim", type=float, default=LAMBDA_SSIM,
+                    help="stage 2 structure loss weight: 1 − SSIM(face, photo), the evaluation's SSIM "
+                         "(the kit's departure; 0: the paper's losses)")
     sp.add_argument("--lr", type=float, default=LR, help="stage 2 learning rate (both Adams, unless --lr-d sets the discriminator's)")
     sp.add_argument("--lr-d", type=float, help="the discriminator's own learning rate (default: --lr)")
     sp.add_argument("--d-noise", type=float, default=0.0,

@@ -24,6 +24,14 @@ to every other training photo, on the identity signatures of `dsf.evaluate.metri
 face, which may look like every photo a little; this term pays for looking like the wrong one.
 Because it trains on the very signature the evaluation's identity rank uses (on other faces),
 an identity gain from it is checked against L1, SSIM and the pictures, not believed alone.
+
+`ssim_loss` is the kit's structure loss (not in the paper, off by default): 1 − SSIM, computed
+exactly as the evaluation's `dsf.evaluate.metrics.ssim` (per RGB channel, Gaussian window,
+valid positions). Pixel L1 is smallest for the conditional median and leaves edges and local
+contrast soft; SSIM compares local means, contrasts and correlations, the part of a perceptual
+loss that needs no pretrained network (Zhao et al. 2017 mix it with L1 for image restoration).
+Like the identity loss, it trains on an evaluation measure, so an SSIM gain from it is checked
+against the edge identity, the effects and the pictures.
 """
 from __future__ import annotations
 
@@ -85,6 +93,27 @@ def identity_contrast(faces: jt.Var, gallery: jt.Var, own, temperature: float, s
     −log softmax(similarity / temperature)[own photo], `own[i]` = face i's row in `gallery`."""
     logits = jt.matmul(signature(faces, side), gallery.transpose(1, 0)) / temperature
     return jt.nn.cross_entropy_loss(logits, jt.array(np.asarray(own, np.int32)))
+
+
+def ssim_loss(fake: jt.Var, real: jt.Var) -> jt.Var:
+    """1 − mean SSIM of two B×C×H×W batches in [−1, 1] (`real` a constant), with the window,
+    constants and data range of `dsf.evaluate.metrics.ssim` (mode "rgb")."""
+    from ..evaluate.metrics import SSIM_K1, SSIM_K2, gaussian_window
+
+    x, y = (fake + 1) / 2, (real.detach() + 1) / 2
+    taps = jt.array(gaussian_window().astype(np.float32))
+    k = taps.shape[0]
+
+    def blur(v):  # separable 'valid' Gaussian filter of each channel alone
+        b, c, h, w = v.shape
+        v = jt.nn.conv2d(v.reshape(b * c, 1, h, w), taps.reshape(1, 1, k, 1))
+        return jt.nn.conv2d(v, taps.reshape(1, 1, 1, k))
+
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = SSIM_K1 ** 2, SSIM_K2 ** 2
+    m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return 1 - m.mean()
 
 
 def outside_change(swapped: jt.Var, base: jt.Var, inside) -> jt.Var:

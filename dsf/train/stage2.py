@@ -19,7 +19,9 @@ other half, cycling through the parts step by step (`--local-weights` scales λ_
 a part's edit should change its own region only (`dsf.components.part_regions`). With λ_id > 0
 (the kit's second named departure, `--lambda-id`), the generator also pays λ_id ·
 `losses.identity_contrast`: each face should be nearer its own photo than every other training
-photo on the evaluation's identity signature (temperature `ID_TEMPERATURE`). Two Adam optimizers (lr 2e-4, betas
+photo on the evaluation's identity signature (temperature `ID_TEMPERATURE`). With λ_SSIM > 0
+(the third, `--lambda-ssim`), it also pays λ_SSIM · (1 − SSIM(face, photo)) (`losses.ssim_loss`,
+the evaluation's SSIM): a structure term in place of the perceptual loss. Two Adam optimizers (lr 2e-4, betas
 0.5/0.999); `--lr-d` gives the discriminator its own rate (a slower D is one lever against a D
 that wins early; the default keeps pix2pixHD's one rate). Each step updates D first, then G
 against the updated D. `--d-noise` σ > 0 adds instance noise (Sønderby et al. 2017): fresh
@@ -49,7 +51,7 @@ from .runner import Budget, StageRun, new_meta
 from .stage1 import load_encoders
 
 LR, BETAS = 2e-4, (0.5, 0.999)
-LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_ID = 10.0, 100.0, 0.0, 0.0
+LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_ID, LAMBDA_SSIM = 10.0, 100.0, 0.0, 0.0, 0.0
 ID_TEMPERATURE = 0.1
 """Softmax temperature of the identity loss: training photos' signatures have cosine
 similarities from about −0.4 to 0.8 (1st–99th percentile), so 0.1 spreads them over ~12 logits."""
@@ -92,17 +94,17 @@ def photo_var(photos: np.ndarray):
 def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, photos: np.ndarray, canvas: int,
                lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
                swap_part: str = PARTS[0], lambda_id: float = LAMBDA_ID, identity: tuple | None = None,
-               d_noise: float = 0.0) -> dict:
+               d_noise: float = 0.0, lambda_ssim: float = LAMBDA_SSIM) -> dict:
     """One GAN step on a batch; returns the loss values. With `lambda_local`, `swap_part` is the
     part whose latent the locality loss swaps. With `lambda_id`, `identity` = (gallery of photo
     signatures as a Var, each batch face's row in it) for the identity loss. `d_noise`: σ of
-    the instance noise on the discriminator's images."""
+    the instance noise on the discriminator's images; `lambda_ssim` the weight of 1 − SSIM."""
     from .._jittor import jt
 
     from ..embedding import normalise
     from ..components import part_regions
     from ..evaluate.metrics import SIGNATURE_SIDE
-    from .losses import feature_matching, identity_contrast, l1, lsgan, outside_change
+    from .losses import feature_matching, identity_contrast, l1, lsgan, outside_change, ssim_loss
 
     cond = normalise(sketches)
     real = photo_var(photos)
@@ -135,6 +137,10 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
         loss_id = identity_contrast(fake, identity[0], identity[1], ID_TEMPERATURE, SIGNATURE_SIDE)
         loss_g = loss_g + lambda_id * loss_id
         losses["g_id"] = loss_id.item()
+    if lambda_ssim:
+        loss_ssim = ssim_loss(fake, real)
+        loss_g = loss_g + lambda_ssim * loss_ssim
+        losses["g_ssim"] = loss_ssim.item()
     opt_g.step(loss_g)
     return {"loss_g": loss_g.item(), "g_gan": loss_gan.item(), "g_fm": loss_fm.item(), "g_l1": loss_l1.item(),
             **losses, "loss_d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
@@ -179,7 +185,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                  lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
                  lr: float = LR, lr_decay_steps: int = 0, init=None, balance: float | None = None,
                  local_parts: tuple = PARTS, local_weights: dict | None = None, lambda_id: float = LAMBDA_ID,
-                 lr_d: float | None = None, d_noise: float = 0.0) -> dict:
+                 lr_d: float | None = None, d_noise: float = 0.0, lambda_ssim: float = LAMBDA_SSIM) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
@@ -194,7 +200,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     `local_parts` in turn (default all five), weighing part p's swaps λ_local · `local_weights[p]`
     (default 1). The identity loss (`lambda_id`) compares each face with all training photos.
     `lr_d` is the discriminator's learning rate (default `lr`; it decays with it); `d_noise` the σ of
-    the instance noise on its images (0: none). Returns the final meta."""
+    the instance noise on its images (0: none); `lambda_ssim` the weight of the SSIM loss.
+    Returns the final meta."""
     from .._jittor import jt
 
     pack = pack if pack is not None else load_split(data_root, "train")
@@ -221,7 +228,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     local_parts, local_weights = check_parts(local_parts), check_weights(local_weights or {})
     decay_end = record_phase(meta, lambda_fm=lambda_fm, lambda_l1=lambda_l1, lambda_local=lambda_local, lr=lr,
                              lr_decay_steps=lr_decay_steps, local_parts=local_parts, local_weights=local_weights,
-                             lambda_id=lambda_id, lr_d=lr_d, d_noise=d_noise)
+                             lambda_id=lambda_id, lr_d=lr_d, d_noise=d_noise, lambda_ssim=lambda_ssim)
     gallery = photo_signatures(pack["photos"]) if lambda_id else None
     jt.set_global_seed(seed + 7919 + meta["step"])
 
@@ -233,12 +240,12 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         return train_step(gmods, disc, opt_g, opt_d, {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows],
                           pack["photos"][rows], cfg.canvas, lambda_fm=lambda_fm, lambda_l1=lambda_l1,
                           lambda_local=lambda_part, swap_part=part, lambda_id=lambda_id, identity=(gallery, rows),
-                          d_noise=d_noise)
+                          d_noise=d_noise, lambda_ssim=lambda_ssim)
 
     return run.run(train_rows, Budget(epochs, minutes, until, max_steps, decay_end), n=n,
                    grid=lambda: _grid(gmods, cfg, val_latents, val_sketches, val_photos),
                    curve_keys=["loss_g", "g_gan", "g_fm", "g_l1", *(["g_local"] if lambda_local else []),
-                               *(["g_id"] if lambda_id else []), "loss_d",
+                               *(["g_id"] if lambda_id else []), *(["g_ssim"] if lambda_ssim else []), "loss_d",
                                "d_real", "d_fake"], seed_key=(seed, 2),
                    groups=pack["source"], ckpt_every=ckpt_every, sample_every=sample_every,
                    extra_log=lambda: {"lr": opt_g.lr, "lr_d": opt_d.lr}, bar_keys=["g_l1", "loss_d"])
@@ -293,9 +300,9 @@ def record_phase(meta: dict, **phase) -> int | None:
              "lr_decay_steps": int(phase["lr_decay_steps"]), "local_parts": list(phase.get("local_parts", PARTS)),
              "local_weights": dict(phase.get("local_weights", {})),
              "lambda_id": float(phase.get("lambda_id", LAMBDA_ID)), "lr_d": float(phase.get("lr_d") or phase["lr"]),
-             "d_noise": float(phase.get("d_noise", 0.0))}
+             "d_noise": float(phase.get("d_noise", 0.0)), "lambda_ssim": float(phase.get("lambda_ssim", LAMBDA_SSIM))}
     defaults = {"lambda_local": LAMBDA_LOCAL, "lr": LR, "lr_decay_steps": 0, "local_parts": list(PARTS),
-                "local_weights": {}, "lambda_id": LAMBDA_ID, "d_noise": 0.0}
+                "local_weights": {}, "lambda_id": LAMBDA_ID, "d_noise": 0.0, "lambda_ssim": LAMBDA_SSIM}
     last = {**defaults, **(phases[-1] if phases else {})}
     last.setdefault("lr_d", last["lr"])  # phases recorded before `lr_d` existed: one rate for both
     if not phases or {k: last.get(k) for k in phase} != phase:
