@@ -73,7 +73,8 @@ def test_stage1_step_changes_weights_and_lowers_loss():
 
 def _stage2_batch(n):
     """Fresh stage-2 networks, their two Adams, a batch of n faces and random latents for them."""
-    from dsf.train.stage2 import BETAS, LR, build_stage2
+    from dsf.train.recipe import LR
+    from dsf.train.stage2 import BETAS, build_stage2
 
     jt.set_global_seed(0)
     gmods, disc = build_stage2(CFG)
@@ -100,6 +101,7 @@ def test_resume_bank_and_export(tmp_path):
     from dsf.train.bank import build_bank, encode_all, load_bank_arrays, load_banks
     from dsf.train.checkpoint import read_meta
     from dsf.train.stage1 import load_stage1, train_stage1
+    from dsf.train.recipe import Recipe
     from dsf.train.stage2 import train_stage2
 
     pack, val = _pack(32, 0), _pack(8, 5)
@@ -144,8 +146,8 @@ def test_resume_bank_and_export(tmp_path):
     assert m["step"] == 4
     # A new phase: heavier L1, learning rates (D's its own) decaying to 0 over 3 steps, instance
     # noise; then the run ends.
-    m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, lambda_l1=50, lr=1e-4, lr_decay_steps=3,
-                     lr_d=3e-5, d_noise=0.2, lambda_ssim=5.0, **kw)
+    m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, **kw,
+                     recipe=Recipe(lambda_l1=50, lr=1e-4, lr_decay_steps=3, lr_d=3e-5, d_noise=0.2, lambda_ssim=5.0))
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
@@ -238,6 +240,7 @@ def test_outside_change_counts_only_pixels_outside_the_region():
 
 
 def test_locality_loss_swaps_half_the_batch_and_trains():
+    from dsf.train.recipe import Recipe
     from dsf.train.stage2 import train_step, with_swapped_half
 
     lat = {p: np.arange(4, dtype=np.float32)[:, None] + 10 * i for i, p in enumerate(PARTS)}
@@ -246,10 +249,10 @@ def test_locality_loss_swaps_half_the_batch_and_trains():
     assert list(rows["mouth"][:, 0]) == [30, 31, 32, 33, 30, 31]
     gmods, disc, opt_g, opt_d, pack, lat = _stage2_batch(4)
     same = {p: np.concatenate([lat[p][:2]] * 2) for p in PARTS}  # second half = first half: a swap changes nothing
-    step = train_step(gmods, disc, opt_g, opt_d, same, pack["sketches"], pack["photos"], CFG.canvas, lambda_local=100.0)
+    step = train_step(gmods, disc, opt_g, opt_d, same, pack["sketches"], pack["photos"], CFG.canvas, Recipe(lambda_local=100.0))
     assert step["g_local"] < 1e-4
     hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas,
-                       lambda_local=100.0, swap_part=p) for p in PARTS]
+                       Recipe(lambda_local=100.0), step=i) for i in range(len(PARTS))]  # each part in turn
     assert all(h["g_local"] > 0 and np.isfinite(h["loss_g"]) for h in hist)
     assert "g_local" not in train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas)
 
@@ -271,20 +274,21 @@ def test_identity_loss_prefers_a_face_like_its_own_photo():
 
 def test_identity_loss_is_optional_recorded_and_trains():
     from dsf.train.__main__ import parser
-    from dsf.train.stage2 import photo_signatures, record_phase, train_step
+    from dsf.train.recipe import Recipe, record_phase
+    from dsf.train.stage2 import photo_signatures, train_step
 
     gmods, disc, opt_g, opt_d, pack, lat = _stage2_batch(4)
     identity = (photo_signatures(pack["photos"], chunk=3), np.arange(4))
     hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas,
-                       lambda_l1=0.0, lambda_id=10.0, identity=identity) for _ in range(4)]
+                       Recipe(lambda_l1=0.0, lambda_id=10.0), identity=identity) for _ in range(4)]
     assert all(np.isfinite(h["g_id"]) for h in hist) and hist[-1]["g_id"] < hist[0]["g_id"]
     assert "g_id" not in train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas)
     assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--lambda-id", "2"]).lambda_id == 2.0
     meta, loss = {"step": 0}, dict(lambda_fm=5, lambda_l1=100, lambda_local=50, lr=5e-5, lr_decay_steps=0)
     meta["loss_phases"] = [{"from_step": 0, **loss, "local_parts": list(PARTS), "local_weights": {}}]  # older run
-    record_phase(meta, **loss)  # no identity loss: the same phase
+    record_phase(meta, Recipe(**loss))  # no identity loss: the same phase
     meta["step"] = 10
-    record_phase(meta, **loss, lambda_id=1.0)
+    record_phase(meta, Recipe(**loss, lambda_id=1.0))
     assert [(ph["from_step"], ph.get("lambda_id")) for ph in meta["loss_phases"]] == [(0, None), (10, 1.0)]
 
 
@@ -308,11 +312,12 @@ def test_ssim_loss_is_one_minus_the_evaluations_ssim():
 
 def test_ssim_loss_is_optional_recorded_and_trains():
     from dsf.train.__main__ import parser
-    from dsf.train.stage2 import record_phase, train_step
+    from dsf.train.recipe import Recipe, record_phase
+    from dsf.train.stage2 import train_step
 
     gmods, disc, opt_g, opt_d, pack, lat = _stage2_batch(4)
     hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas,
-                       lambda_l1=0.0, lambda_ssim=50.0) for _ in range(4)]
+                       Recipe(lambda_l1=0.0, lambda_ssim=50.0)) for _ in range(4)]
     assert all(np.isfinite(h["g_ssim"]) for h in hist) and hist[-1]["g_ssim"] < hist[0]["g_ssim"]
     assert "g_ssim" not in train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas)
     assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).lambda_ssim == 0.0
@@ -320,9 +325,9 @@ def test_ssim_loss_is_optional_recorded_and_trains():
     loss = dict(lambda_fm=5, lambda_l1=100, lambda_local=0, lr=5e-5, lr_decay_steps=0)
     meta = {"step": 30, "loss_phases": [{"from_step": 0, **loss, "local_parts": list(PARTS), "local_weights": {},
                                          "lambda_id": 0.0, "lr_d": 5e-5, "d_noise": 0.0}]}  # before lambda_ssim
-    record_phase(meta, **loss)
+    record_phase(meta, Recipe(**loss))
     assert len(meta["loss_phases"]) == 1
-    record_phase(meta, **loss, lambda_ssim=200.0)
+    record_phase(meta, Recipe(**loss, lambda_ssim=200.0))
     assert [(ph["from_step"], ph.get("lambda_ssim")) for ph in meta["loss_phases"]] == [(0, None), (30, 200.0)]
 
 
@@ -355,7 +360,7 @@ def test_upsampling_treats_the_last_row_alike_only_when_resizing(kind):
 
 def test_local_parts_are_checked_and_recorded_as_a_phase(capsys):
     from dsf.train.__main__ import parser
-    from dsf.train.stage2 import check_parts, record_phase
+    from dsf.train.recipe import Recipe, check_parts, record_phase
 
     assert check_parts(("remainder", "nose")) == ("nose", "remainder")  # the paper's order
     with pytest.raises(ValueError, match="subset of eye1"):
@@ -367,24 +372,26 @@ def test_local_parts_are_checked_and_recorded_as_a_phase(capsys):
     assert "subset of eye1" in capsys.readouterr().err
     weights = dict(lambda_fm=5, lambda_l1=100, lambda_local=30, lr=2e-4, lr_decay_steps=0)
     meta = {"step": 0}
-    record_phase(meta, **weights)
+    record_phase(meta, Recipe(**weights))
     meta["step"] = 10
-    record_phase(meta, **weights, local_parts=PARTS)  # the default: no new phase
-    record_phase(meta, **weights, local_parts=("nose", "remainder"))
+    record_phase(meta, Recipe(**weights, local_parts=PARTS))  # the default: no new phase
+    record_phase(meta, Recipe(**weights, local_parts=("nose", "remainder")))
     assert [(ph["from_step"], ph["local_parts"]) for ph in meta["loss_phases"]] == [
         (0, list(PARTS)), (10, ["nose", "remainder"])]
 
 
 def test_local_weights_scale_each_parts_swaps_and_are_recorded(capsys):
     from dsf.train.__main__ import parser
-    from dsf.train.stage2 import check_weights, local_swap, record_phase
+    from dsf.train.recipe import Recipe, check_weights, record_phase
 
     weights = check_weights({"eye2": 0.3, "eye1": 0.3})
     assert list(weights) == ["eye1", "eye2"]
-    swaps = [local_swap(step, 50.0, PARTS, weights) for step in range(6)]
+    swaps = [Recipe(lambda_local=50.0, local_weights=weights).local_swap(step) for step in range(6)]
     assert swaps == [("eye1", 15.0), ("eye2", 15.0), ("nose", 50.0), ("mouth", 50.0), ("remainder", 50.0),
                      ("eye1", 15.0)]
-    assert local_swap(1, 30.0, ("nose", "remainder"), {}) == ("remainder", 30.0)
+    assert Recipe(lambda_local=30.0, local_parts=("nose", "remainder")).local_swap(1) == ("remainder", 30.0)
+    with pytest.raises(ValueError, match="PART=W > 0"):
+        Recipe(local_weights={"ear": 1.0})
     for bad in ({"ear": 1.0}, {"nose": 0.0}, {"nose": -1.0}):
         with pytest.raises(ValueError, match="PART=W > 0"):
             check_weights(bad)
@@ -395,10 +402,10 @@ def test_local_weights_scale_each_parts_swaps_and_are_recorded(capsys):
             parser().parse_args(["stage2", "--data", "d", "--out", "o", "--local-weights", bad])
         assert "e.g. eye1=0.3" in capsys.readouterr().err
     meta, loss = {"step": 0}, dict(lambda_fm=5, lambda_l1=100, lambda_local=50, lr=2e-4, lr_decay_steps=0)
-    record_phase(meta, **loss)
-    record_phase(meta, **loss, local_weights={})  # the default: no new phase
+    record_phase(meta, Recipe(**loss))
+    record_phase(meta, Recipe(**loss, local_weights={}))  # the default: no new phase
     meta["step"] = 10
-    record_phase(meta, **loss, local_weights=weights)
+    record_phase(meta, Recipe(**loss, local_weights=weights))
     assert [(ph["from_step"], ph["local_weights"]) for ph in meta["loss_phases"]] == [(0, {}), (10, weights)]
 
 
@@ -406,17 +413,17 @@ def test_discriminator_rate_is_a_phase_of_its_own():
     """--lr-d defaults to --lr; a phase recorded before it existed (one rate) continues unchanged
     when the rates still agree, and a slower discriminator starts a new phase the model card names."""
     from dsf.train.__main__ import parser
-    from dsf.train.stage2 import record_phase
+    from dsf.train.recipe import Recipe, record_phase
 
     assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).lr_d is None
     assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--lr-d", "1e-5"]).lr_d == 1e-5
     loss = dict(lambda_fm=5, lambda_l1=100, lambda_local=0, lr=5e-5, lr_decay_steps=0)
     meta = {"step": 20, "loss_phases": [{"from_step": 0, **loss, "local_parts": list(PARTS), "local_weights": {},
                                          "lambda_id": 0.0}]}  # written before lr_d existed
-    record_phase(meta, **loss)
-    record_phase(meta, **loss, lr_d=5e-5)
+    record_phase(meta, Recipe(**loss))
+    record_phase(meta, Recipe(**loss, lr_d=5e-5))
     assert len(meta["loss_phases"]) == 1
-    record_phase(meta, **loss, lr_d=1e-5)
+    record_phase(meta, Recipe(**loss, lr_d=1e-5))
     assert [(ph["from_step"], ph.get("lr_d")) for ph in meta["loss_phases"]] == [(0, None), (20, 1e-5)]
 
 
@@ -425,14 +432,15 @@ def test_instance_noise_reaches_only_the_discriminator_and_is_a_phase():
     itself); the step still trains, and the setting is recorded as a phase the model card names."""
     from dsf._jittor import jt
     from dsf.train.__main__ import parser
-    from dsf.train.stage2 import record_phase, train_step, with_instance_noise
+    from dsf.train.recipe import Recipe, record_phase
+    from dsf.train.stage2 import train_step, with_instance_noise
 
     x = jt.zeros((4, 3, 16, 16))
     assert with_instance_noise(x, 0.0) is x
     noisy = with_instance_noise(x, 0.2).numpy()
     assert abs(noisy.std() - 0.2) < 0.02 and not np.allclose(noisy, with_instance_noise(x, 0.2).numpy())
     gmods, disc, opt_g, opt_d, pack, lat = _stage2_batch(8)
-    hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas, d_noise=0.3)
+    hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas, Recipe(d_noise=0.3))
             for _ in range(4)]
     assert all(np.isfinite(v) for h in hist for v in h.values()) and hist[-1]["g_l1"] < hist[0]["g_l1"]
     assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).d_noise == 0.0
@@ -440,9 +448,9 @@ def test_instance_noise_reaches_only_the_discriminator_and_is_a_phase():
     loss = dict(lambda_fm=5, lambda_l1=100, lambda_local=0, lr=5e-5, lr_decay_steps=0)
     meta = {"step": 20, "loss_phases": [{"from_step": 0, **loss, "local_parts": list(PARTS), "local_weights": {},
                                          "lambda_id": 0.0, "lr_d": 5e-5}]}  # written before d_noise existed
-    record_phase(meta, **loss)
+    record_phase(meta, Recipe(**loss))
     assert len(meta["loss_phases"]) == 1
-    record_phase(meta, **loss, d_noise=0.1)
+    record_phase(meta, Recipe(**loss, d_noise=0.1))
     assert [(ph["from_step"], ph.get("d_noise")) for ph in meta["loss_phases"]] == [(0, None), (20, 0.1)]
 
 

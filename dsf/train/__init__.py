@@ -14,6 +14,8 @@
 - `stage2` (`stage2.train_stage2`): encoders frozen; feature decoders + generator against the
   photos with a pix2pixHD multi-scale discriminator: LSGAN + feature matching + L1. There is
   no VGG perceptual loss: no pretrained perceptual network is available offline.
+  `recipe.Recipe` holds the losses' weights, the learning rates and the schedule (the kit's
+  departures — locality, identity and structure losses, instance noise — are off by default).
 - `export`: the trained networks and banks → `dsf.params.save_model` (fp16) with a model card.
 
 Every stage is seeded and resumable (`<out>/<stage>/checkpoint.npz`, rewritten every N steps

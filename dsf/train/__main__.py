@@ -81,15 +81,14 @@ def cmd_bank(args, cfg):
 
 
 def cmd_stage2(args, cfg):
+    from .recipe import Recipe
     from .stage2 import train_stage2
 
+    recipe = Recipe(**{name: getattr(args, name) for name in Recipe.__dataclass_fields__})
     meta = train_stage2(args.data, cfg, args.out, epochs=args.epochs, minutes=args.minutes,
                         until=_until(args.until), batch=args.batch, seed=args.seed, ckpt_every=args.ckpt_every,
-                        extend=getattr(args, "extend", False), lambda_fm=args.lambda_fm, lambda_l1=args.lambda_l1,
-                        lambda_local=args.lambda_local, lr=args.lr, lr_decay_steps=args.lr_decay_steps,
-                        local_parts=args.local_parts, local_weights=args.local_weights, lambda_id=args.lambda_id,
-                        lr_d=args.lr_d, d_noise=args.d_noise, lambda_ssim=args.lambda_ssim, max_steps=getattr(args, "max_steps", None), init=args.init,
-                        balance=args.balance)
+                        extend=getattr(args, "extend", False), recipe=recipe,
+                        max_steps=getattr(args, "max_steps", None), init=args.init, balance=args.balance)
     _log(f"stage2: step {meta['step']}, epoch {meta['epoch']} (+{meta['pos']} batches), "
          f"{meta['seconds'] / 60:.1f} min, done={meta['done']}")
     return meta
@@ -215,7 +214,7 @@ def _ink_weight(sp):
 
 
 def _parts(text: str) -> tuple:
-    from .stage2 import check_parts
+    from .recipe import check_parts
 
     try:
         return check_parts(tuple(p.strip() for p in text.split(",") if p.strip()))
@@ -224,7 +223,7 @@ def _parts(text: str) -> tuple:
 
 
 def _weights(text: str) -> dict:
-    from .stage2 import check_weights
+    from .recipe import check_weights
 
     try:
         pairs = [item.split("=") for item in text.split(",") if item.strip()]
@@ -242,7 +241,7 @@ def _local_parts_text(phase: dict) -> str:
 
 
 def _loss_weights(sp):
-    from .stage2 import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR
+    from .recipe import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR
 
     sp.add_argument("--lambda-fm", type=float, default=LAMBDA_FM, help="stage 2 feature-matching weight")
     sp.add_argument("--lambda-l1", type=float, default=LAMBDA_L1, help="stage 2 pixel-L1 weight")

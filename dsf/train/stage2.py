@@ -47,11 +47,11 @@ from ..config import Config
 from .bank import build_bank, encode_all, load_bank_arrays
 from .checkpoint import read_meta
 from .data import load_split, load_split_or_none, sample_rows
+from .recipe import Recipe, record_phase
 from .runner import Budget, StageRun, new_meta
 from .stage1 import load_encoders
 
-LR, BETAS = 2e-4, (0.5, 0.999)
-LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_ID, LAMBDA_SSIM = 10.0, 100.0, 0.0, 0.0, 0.0
+BETAS = (0.5, 0.999)
 ID_TEMPERATURE = 0.1
 """Softmax temperature of the identity loss: training photos' signatures have cosine
 similarities from about −0.4 to 0.8 (1st–99th percentile), so 0.1 spreads them over ~12 logits."""
@@ -92,13 +92,10 @@ def photo_var(photos: np.ndarray):
 
 
 def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, photos: np.ndarray, canvas: int,
-               lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
-               swap_part: str = PARTS[0], lambda_id: float = LAMBDA_ID, identity: tuple | None = None,
-               d_noise: float = 0.0, lambda_ssim: float = LAMBDA_SSIM) -> dict:
-    """One GAN step on a batch; returns the loss values. With `lambda_local`, `swap_part` is the
-    part whose latent the locality loss swaps. With `lambda_id`, `identity` = (gallery of photo
-    signatures as a Var, each batch face's row in it) for the identity loss. `d_noise`: σ of
-    the instance noise on the discriminator's images; `lambda_ssim` the weight of 1 − SSIM."""
+               recipe: Recipe = Recipe(), step: int = 0, identity: tuple | None = None) -> dict:
+    """One GAN step on a batch with the losses of `recipe`; returns the loss values. The
+    locality loss swaps the latent of `recipe.local_swap(step)`'s part. With `recipe.lambda_id`,
+    `identity` = (gallery of photo signatures as a Var, each batch face's row in it)."""
     from .._jittor import jt
 
     from ..embedding import normalise
@@ -108,12 +105,13 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
 
     cond = normalise(sketches)
     real = photo_var(photos)
+    swap_part, lambda_local = recipe.local_swap(step)
     b, local = len(photos), lambda_local and len(photos) > 1
     # The locality loss's swapped faces ride in the same pass (same BatchNorm statistics).
     rows = with_swapped_half(latents, swap_part) if local else latents
     faces = faces_var(gmods, {p: jt.array(rows[p]) for p in PARTS}, canvas)
     fake = faces[:b]
-    seen_real, seen_fake = with_instance_noise(real, d_noise), with_instance_noise(fake, d_noise)
+    seen_real, seen_fake = with_instance_noise(real, recipe.d_noise), with_instance_noise(fake, recipe.d_noise)
     # Discriminator on real and the detached fake.
     d_real = disc(jt.concat([cond, seen_real], dim=1))
     d_fake = disc(jt.concat([cond, seen_fake.detach()], dim=1))
@@ -126,20 +124,20 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
     loss_gan = lsgan(d_gen, True)
     loss_fm = feature_matching(d_gen, real_feats)
     loss_l1 = l1(fake, real)
-    loss_g = loss_gan + lambda_fm * loss_fm + lambda_l1 * loss_l1
+    loss_g = loss_gan + recipe.lambda_fm * loss_fm + recipe.lambda_l1 * loss_l1
     losses = {}
     if local:
         swapped = faces[b:]
         loss_local = outside_change(swapped, fake[:swapped.shape[0]], part_regions(canvas)[swap_part])
         loss_g = loss_g + lambda_local * loss_local
         losses["g_local"] = loss_local.item()
-    if lambda_id:
+    if recipe.lambda_id:
         loss_id = identity_contrast(fake, identity[0], identity[1], ID_TEMPERATURE, SIGNATURE_SIDE)
-        loss_g = loss_g + lambda_id * loss_id
+        loss_g = loss_g + recipe.lambda_id * loss_id
         losses["g_id"] = loss_id.item()
-    if lambda_ssim:
+    if recipe.lambda_ssim:
         loss_ssim = ssim_loss(fake, real)
-        loss_g = loss_g + lambda_ssim * loss_ssim
+        loss_g = loss_g + recipe.lambda_ssim * loss_ssim
         losses["g_ssim"] = loss_ssim.item()
     opt_g.step(loss_g)
     return {"loss_g": loss_g.item(), "g_gan": loss_gan.item(), "g_fm": loss_fm.item(), "g_l1": loss_l1.item(),
@@ -182,25 +180,18 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                  until: float | None = None, batch: int = 8, seed: int = 0, ckpt_every: int = 200,
                  sample_every: int = 250, max_steps: int | None = None, pack: dict | None = None,
                  val: dict | None = None, progress: bool = True, extend: bool = False,
-                 lambda_fm: float = LAMBDA_FM, lambda_l1: float = LAMBDA_L1, lambda_local: float = LAMBDA_LOCAL,
-                 lr: float = LR, lr_decay_steps: int = 0, init=None, balance: float | None = None,
-                 local_parts: tuple = PARTS, local_weights: dict | None = None, lambda_id: float = LAMBDA_ID,
-                 lr_d: float | None = None, d_noise: float = 0.0, lambda_ssim: float = LAMBDA_SSIM) -> dict:
+                 recipe: Recipe = Recipe(), init=None, balance: float | None = None) -> dict:
     """Train (or resume) stage 2 into `<out>/stage2/`, reading latents from `<out>/bank.npz`.
     Stops after `epochs` epochs, when `minutes` of training (summed over restarts) are spent,
     at the wall-clock time `until` (UNIX seconds), or after `max_steps` steps of this run — always at a
     step boundary with a checkpoint. A finished stage 2 is returned as it is, unless `extend`:
-    then it trains on under the new `epochs` / `minutes` / `until`. Loss weights apply from the
-    current step on; a change starts a new entry in `meta["loss_phases"]`. With `lr_decay_steps`,
-    the learning rate falls linearly from `lr` to 0 over that many steps from the phase's start,
-    and the run finishes there. A new run starts from the feature decoders, generator and
-    discriminator of the kit parameter folder `init` where their shapes match (fine-tuning a
-    shipped model). `balance` < 1 evens out the data sources within each epoch (see
-    `checkpoint.epoch_rows`; fixed when the run starts). The locality loss swaps the parts of
-    `local_parts` in turn (default all five), weighing part p's swaps λ_local · `local_weights[p]`
-    (default 1). The identity loss (`lambda_id`) compares each face with all training photos.
-    `lr_d` is the discriminator's learning rate (default `lr`; it decays with it); `d_noise` the σ of
-    the instance noise on its images (0: none); `lambda_ssim` the weight of the SSIM loss.
+    then it trains on under the new `epochs` / `minutes` / `until`. The `recipe` (losses,
+    learning rates, schedule) applies from the current step on; a change starts a new entry in
+    `meta["loss_phases"]`. With `recipe.lr_decay_steps`, both learning rates fall linearly to 0
+    over that many steps from the phase's start, and the run finishes there. A new run starts
+    from the feature decoders, generator and discriminator of the kit parameter folder `init`
+    where their shapes match (fine-tuning a shipped model). `balance` < 1 evens out the data
+    sources within each epoch (see `checkpoint.epoch_rows`; fixed when the run starts).
     Returns the final meta."""
     from .._jittor import jt
 
@@ -210,9 +201,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     val_sketches, val_photos, val_latents = _validation(out, cfg, pack, val if val is not None else
                                                         load_split_or_none(data_root, "val"), init)
     gmods, disc = build_stage2(cfg)
-    opt_g = jt.optim.Adam([p for m in gmods.values() for p in m.parameters()], lr, betas=BETAS)
-    lr_d = lr if lr_d is None else lr_d
-    opt_d = jt.optim.Adam(disc.parameters(), lr_d, betas=BETAS)
+    opt_g = jt.optim.Adam([p for m in gmods.values() for p in m.parameters()], recipe.lr, betas=BETAS)
+    opt_d = jt.optim.Adam(disc.parameters(), recipe.lr_d, betas=BETAS)
     n = len(pack["sketches"])
     meta = new_meta("stage2", cfg, seed, min(batch, n), train_faces=n, init=str(init) if init else None,
                     balance=1.0 if balance is None else float(balance))
@@ -225,30 +215,28 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         if minutes:
             meta["seconds_before_extend"] = meta["seconds"]
             minutes = minutes + meta["seconds"] / 60  # `minutes` more on top of what was trained
-    local_parts, local_weights = check_parts(local_parts), check_weights(local_weights or {})
-    decay_end = record_phase(meta, lambda_fm=lambda_fm, lambda_l1=lambda_l1, lambda_local=lambda_local, lr=lr,
-                             lr_decay_steps=lr_decay_steps, local_parts=local_parts, local_weights=local_weights,
-                             lambda_id=lambda_id, lr_d=lr_d, d_noise=d_noise, lambda_ssim=lambda_ssim)
-    gallery = photo_signatures(pack["photos"]) if lambda_id else None
+    decay_end = record_phase(meta, recipe)
+    gallery = photo_signatures(pack["photos"]) if recipe.lambda_id else None
     jt.set_global_seed(seed + 7919 + meta["step"])
 
     def train_rows(rows) -> dict:
         # meta["step"] is already this step's number; the rate falls to 0 at the decay's end.
-        scale = 1.0 if decay_end is None else max(0.0, (decay_end - meta["step"] + 1) / lr_decay_steps)
-        opt_g.lr, opt_d.lr = lr * scale, lr_d * scale
-        part, lambda_part = local_swap(meta["step"], lambda_local, local_parts, local_weights)
+        scale = 1.0 if decay_end is None else max(0.0, (decay_end - meta["step"] + 1) / recipe.lr_decay_steps)
+        opt_g.lr, opt_d.lr = recipe.lr * scale, recipe.lr_d * scale
         return train_step(gmods, disc, opt_g, opt_d, {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows],
-                          pack["photos"][rows], cfg.canvas, lambda_fm=lambda_fm, lambda_l1=lambda_l1,
-                          lambda_local=lambda_part, swap_part=part, lambda_id=lambda_id, identity=(gallery, rows),
-                          d_noise=d_noise, lambda_ssim=lambda_ssim)
+                          pack["photos"][rows], cfg.canvas, recipe, meta["step"], identity=(gallery, rows))
 
     return run.run(train_rows, Budget(epochs, minutes, until, max_steps, decay_end), n=n,
                    grid=lambda: _grid(gmods, cfg, val_latents, val_sketches, val_photos),
-                   curve_keys=["loss_g", "g_gan", "g_fm", "g_l1", *(["g_local"] if lambda_local else []),
-                               *(["g_id"] if lambda_id else []), *(["g_ssim"] if lambda_ssim else []), "loss_d",
-                               "d_real", "d_fake"], seed_key=(seed, 2),
+                   curve_keys=curve_keys(recipe), seed_key=(seed, 2),
                    groups=pack["source"], ckpt_every=ckpt_every, sample_every=sample_every,
                    extra_log=lambda: {"lr": opt_g.lr, "lr_d": opt_d.lr}, bar_keys=["g_l1", "loss_d"])
+
+
+def curve_keys(recipe: Recipe) -> list[str]:
+    """The losses `train_step` returns under `recipe`, in the order the curves plot them."""
+    optional = [("g_local", recipe.lambda_local), ("g_id", recipe.lambda_id), ("g_ssim", recipe.lambda_ssim)]
+    return ["loss_g", "g_gan", "g_fm", "g_l1", *(k for k, w in optional if w), "loss_d", "d_real", "d_fake"]
 
 
 def photo_signatures(photos: np.ndarray, chunk: int = 512):
@@ -259,56 +247,10 @@ def photo_signatures(photos: np.ndarray, chunk: int = 512):
     return jt.array(np.concatenate([identity_signature(photos[i:i + chunk]) for i in range(0, len(photos), chunk)]))
 
 
-def check_parts(parts) -> tuple:
-    """`parts` as a tuple of part names in the paper's order; a clear error for an unknown or empty list."""
-    unknown = sorted(set(parts) - set(PARTS))
-    if unknown or not parts:
-        raise ValueError(f"local parts must be a non-empty subset of {', '.join(PARTS)}; got {', '.join(parts) or 'none'}")
-    return tuple(p for p in PARTS if p in parts)
-
-
-def local_swap(step: int, lambda_local: float, local_parts: tuple, local_weights: dict) -> tuple[str, float]:
-    """(the part the locality loss swaps at `step`, its weight λ_local · `local_weights[part]`):
-    the parts take turns, one per step."""
-    part = local_parts[step % len(local_parts)]
-    return part, lambda_local * local_weights.get(part, 1.0)
-
-
-def check_weights(weights: dict) -> dict:
-    """Per-part multipliers of λ_local as {part: float > 0} in the paper's order; a clear error
-    for an unknown part or a weight ≤ 0 (to drop a part, leave it out of the local parts)."""
-    unknown = sorted(set(weights) - set(PARTS))
-    if unknown or any(not w > 0 for w in weights.values()):
-        raise ValueError(f"local weights must be PART=W > 0 with PART one of {', '.join(PARTS)}; "
-                         f"got {', '.join(f'{p}={w:g}' for p, w in weights.items())}")
-    return {p: float(weights[p]) for p in PARTS if p in weights}
-
-
 def run_init(out) -> str | None:
     """The parameter folder run `out`'s stage 2 started from (`--init`), None if it did not: such
     a run has no stage 1 of its own and encodes with that folder's auto-encoders."""
     return (read_meta(Path(out) / "stage2" / "checkpoint.npz") or {}).get("init")
-
-
-def record_phase(meta: dict, **phase) -> int | None:
-    """Start a new entry of `meta["loss_phases"]` when the loss weights or the schedule differ
-    from the current one; returns the step where the learning-rate decay ends (None: no decay)."""
-    # Checkpoints written before loss phases existed kept one "losses" entry.
-    phases = meta.setdefault("loss_phases", [{"from_step": 0, **meta.pop("losses")}] if "losses" in meta else [])
-    phase = {"lambda_fm": float(phase["lambda_fm"]), "lambda_l1": float(phase["lambda_l1"]),
-             "lambda_local": float(phase.get("lambda_local", LAMBDA_LOCAL)), "lr": float(phase["lr"]),
-             "lr_decay_steps": int(phase["lr_decay_steps"]), "local_parts": list(phase.get("local_parts", PARTS)),
-             "local_weights": dict(phase.get("local_weights", {})),
-             "lambda_id": float(phase.get("lambda_id", LAMBDA_ID)), "lr_d": float(phase.get("lr_d") or phase["lr"]),
-             "d_noise": float(phase.get("d_noise", 0.0)), "lambda_ssim": float(phase.get("lambda_ssim", LAMBDA_SSIM))}
-    defaults = {"lambda_local": LAMBDA_LOCAL, "lr": LR, "lr_decay_steps": 0, "local_parts": list(PARTS),
-                "local_weights": {}, "lambda_id": LAMBDA_ID, "d_noise": 0.0, "lambda_ssim": LAMBDA_SSIM}
-    last = {**defaults, **(phases[-1] if phases else {})}
-    last.setdefault("lr_d", last["lr"])  # phases recorded before `lr_d` existed: one rate for both
-    if not phases or {k: last.get(k) for k in phase} != phase:
-        phases.append({"from_step": meta["step"], **phase})
-    steps = phase["lr_decay_steps"]
-    return phases[-1]["from_step"] + steps if steps else None
 
 
 def _bank_for(data_root, cfg: Config, out, pack: dict, init=None) -> dict:

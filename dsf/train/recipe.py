@@ -1,0 +1,85 @@
+"""Stage 2's recipe: the loss weights, learning rates and schedule that `train stage2`'s options set.
+
+A resumed run may change its recipe; the checkpoint keeps every recipe it trained with, from
+the step it started, in `meta["loss_phases"]` (the model card lists them). The defaults are
+pix2pixHD's losses with the kit's pixel L1 in place of the VGG loss (see `stage2`); every
+other term is one of the kit's named departures and off by default.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .. import PARTS
+
+LR = 2e-4
+LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_ID, LAMBDA_SSIM = 10.0, 100.0, 0.0, 0.0, 0.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Stage 2's loss weights (λ), the locality loss's parts and per-part multipliers, the
+    discriminator's instance noise σ, the learning rates (`lr_d` None: `lr`) and the linear
+    decay to 0 over `lr_decay_steps` (0: none). Parts and weights are checked on creation."""
+    lambda_fm: float = LAMBDA_FM
+    lambda_l1: float = LAMBDA_L1
+    lambda_local: float = LAMBDA_LOCAL
+    local_parts: tuple = PARTS
+    local_weights: dict = field(default_factory=dict)
+    lambda_id: float = LAMBDA_ID
+    lambda_ssim: float = LAMBDA_SSIM
+    d_noise: float = 0.0
+    lr: float = LR
+    lr_d: float | None = None
+    lr_decay_steps: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "local_parts", check_parts(self.local_parts))
+        object.__setattr__(self, "local_weights", check_weights(self.local_weights))
+        if self.lr_d is None:
+            object.__setattr__(self, "lr_d", self.lr)
+
+    def local_swap(self, step: int) -> tuple[str, float]:
+        """(the part the locality loss swaps at `step`, its weight λ_local · `local_weights[part]`):
+        the local parts take turns, one per step."""
+        part = self.local_parts[step % len(self.local_parts)]
+        return part, self.lambda_local * self.local_weights.get(part, 1.0)
+
+    def as_phase(self) -> dict:
+        """The recipe as a `meta["loss_phases"]` entry (JSON types), without its `from_step`."""
+        phase = {k: float(v) for k, v in asdict(self).items() if k not in ("local_parts", "local_weights", "lr_decay_steps")}
+        return {**phase, "lr_decay_steps": int(self.lr_decay_steps), "local_parts": list(self.local_parts),
+                "local_weights": dict(self.local_weights)}
+
+
+def check_parts(parts) -> tuple:
+    """`parts` as a tuple of part names in the paper's order; a clear error for an unknown or empty list."""
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise ValueError(f"local parts must be a non-empty subset of {', '.join(PARTS)}; got {', '.join(parts) or 'none'}")
+    return tuple(p for p in PARTS if p in parts)
+
+
+def check_weights(weights: dict) -> dict:
+    """Per-part multipliers of λ_local as {part: float > 0} in the paper's order; a clear error
+    for an unknown part or a weight ≤ 0 (to drop a part, leave it out of the local parts)."""
+    unknown = sorted(set(weights) - set(PARTS))
+    if unknown or any(not w > 0 for w in weights.values()):
+        raise ValueError(f"local weights must be PART=W > 0 with PART one of {', '.join(PARTS)}; "
+                         f"got {', '.join(f'{p}={w:g}' for p, w in weights.items())}")
+    return {p: float(weights[p]) for p in PARTS if p in weights}
+
+
+def record_phase(meta: dict, recipe: Recipe) -> int | None:
+    """Start a new entry of `meta["loss_phases"]` when `recipe` differs from the current one;
+    returns the step where the learning-rate decay ends (None: no decay)."""
+    # Checkpoints written before loss phases existed kept one "losses" entry.
+    phases = meta.setdefault("loss_phases", [{"from_step": 0, **meta.pop("losses")}] if "losses" in meta else [])
+    phase = recipe.as_phase()
+    # Phases recorded before an option existed lack its key: they trained with its default.
+    last = {**Recipe().as_phase(), **(phases[-1] if phases else {})}
+    if phases and "lr_d" not in phases[-1]:
+        last["lr_d"] = last["lr"]  # one rate for both before `lr_d` existed
+    if not phases or {k: last.get(k) for k in phase} != phase:
+        phases.append({"from_step": meta["step"], **phase})
+    steps = phase["lr_decay_steps"]
+    return phases[-1]["from_step"] + steps if steps else None
