@@ -455,6 +455,36 @@ def _label_array(part: str, name: str, values) -> np.ndarray:
     return a
 
 
+def _empty_kit_folder(folder: Path, overwrite: bool) -> None:
+    """Make `folder` ready for a model: created, or (with `overwrite`) its kit files removed."""
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise ParamsError(f"save_model: {folder} is not empty (pass overwrite=True to replace a model there)")
+        for old in [folder / "manifest.json", folder / "config.json", folder / "README.md",
+                    *folder.glob("weights/*.npz"), *folder.glob("banks/*.npz"), *folder.glob("training/*.npz")]:
+            if old.is_file():
+                old.unlink()
+    (folder / "weights").mkdir(parents=True, exist_ok=True)
+    (folder / "banks").mkdir(parents=True, exist_ok=True)
+
+
+def _write_banks(folder: Path, config: Config, banks: dict, dtype: str) -> list[str]:
+    """Write each part's bank (vectors in `dtype`, labels as text); returns the files written."""
+    written = []
+    for part in PARTS:
+        rel = _kit_bank_filename(part)
+        bank = banks[part]
+        if bank.vectors.shape[1] != config.latent:
+            raise ParamsError(f"bank {part!r} has {bank.vectors.shape[1]}-d vectors, config {config.name!r} "
+                              f"has latent {config.latent}")
+        arrays = {"vectors": _cast(f"{rel}: vectors", bank.vectors, dtype)}
+        for name in sorted(bank.labels):
+            arrays[f"label.{name}"] = _label_array(part, name, bank.labels[name])
+        _write_npz(folder / rel, arrays)
+        written.append(rel)
+    return written
+
+
 def save_model(folder, config: Config, networks: dict, banks: dict, model_card: str | None = None,
                dtype: str = "float16", overwrite: bool = False, training: dict | None = None) -> Path:
     """Write a model in the kit layout (see the module docstring) and return the folder.
@@ -478,37 +508,16 @@ def save_model(folder, config: Config, networks: dict, banks: dict, model_card: 
     if set(banks) != set(PARTS):
         raise ParamsError(f"save_model: need one bank per part {PARTS}, got {sorted(banks)}")
 
-    if folder.exists() and any(folder.iterdir()):
-        if not overwrite:
-            raise ParamsError(f"save_model: {folder} is not empty (pass overwrite=True to replace a model there)")
-        for old in [folder / "manifest.json", folder / "config.json", folder / "README.md",
-                    *folder.glob("weights/*.npz"), *folder.glob("banks/*.npz"), *folder.glob("training/*.npz")]:
-            if old.is_file():
-                old.unlink()
-    (folder / "weights").mkdir(parents=True, exist_ok=True)
-    (folder / "banks").mkdir(parents=True, exist_ok=True)
-
-    written = []
+    _empty_kit_folder(folder, overwrite)
+    written = ["config.json"]
     (folder / "config.json").write_bytes((config.to_json() + "\n").encode("utf-8"))
-    written.append("config.json")
     for key in network_keys():
         rel = kit_filename(key)
         arrays = {name: var.numpy() for name, var in networks[key].state_dict().items()}
         _check_arrays(f"networks[{key!r}]", arrays, reference[key], config)
-        arrays = {name: _cast(f"{rel}: tensor {name!r}", a, dtype) for name, a in arrays.items()}
-        _write_npz(folder / rel, arrays)
+        _write_npz(folder / rel, {name: _cast(f"{rel}: tensor {name!r}", a, dtype) for name, a in arrays.items()})
         written.append(rel)
-    for part in PARTS:
-        rel = _kit_bank_filename(part)
-        bank = banks[part]
-        if bank.vectors.shape[1] != config.latent:
-            raise ParamsError(f"bank {part!r} has {bank.vectors.shape[1]}-d vectors, config {config.name!r} "
-                              f"has latent {config.latent}")
-        arrays = {"vectors": _cast(f"{rel}: vectors", bank.vectors, dtype)}
-        for name in sorted(bank.labels):
-            arrays[f"label.{name}"] = _label_array(part, name, bank.labels[name])
-        _write_npz(folder / rel, arrays)
-        written.append(rel)
+    written += _write_banks(folder, config, banks, dtype)
     for name, module in (training or {}).items():
         rel = f"training/{name}.npz"
         (folder / "training").mkdir(exist_ok=True)
@@ -577,14 +586,8 @@ def verify_manifest(folder) -> dict[str, str]:
     return dict(files)
 
 
-def load_kit(folder, config: Config | None = None):
-    """Load a kit-layout folder: (config, networks, banks, info). The manifest is verified first.
-    A `config` argument, if given, must equal the folder's config.json."""
-    from .manifold import Bank
-    from .networks import build_networks
-
-    folder = Path(folder)
-    files = verify_manifest(folder)
+def _read_kit_config(folder: Path, files: dict, config: Config | None) -> Config:
+    """The folder's config.json (listed in the verified manifest `files`), checked against `config`."""
     cpath = folder / "config.json"
     if "config.json" not in files:
         raise ParamsError(f"{folder}/manifest.json does not list config.json")
@@ -594,7 +597,37 @@ def load_kit(folder, config: Config | None = None):
         raise ParamsError(f"{cpath}: not a valid config: {e}") from None
     if config is not None and config != saved:
         raise ParamsError(f"{cpath} holds config {saved.name!r}, which differs from the config passed in ({config.name!r})")
-    config = saved
+    return saved
+
+
+def _read_kit_bank(file: Path, config: Config):
+    """One part's bank file → `manifold.Bank` (vectors as float32, labels), checked against `config`."""
+    from .manifold import Bank
+
+    arrays = _read_npz(file)
+    vectors = arrays.pop("vectors", None)
+    if vectors is None:
+        raise ParamsError(f"{file} has no 'vectors' array")
+    if vectors.ndim != 2 or vectors.shape[1] != config.latent or vectors.dtype.kind != "f":
+        raise ParamsError(f"{file}: vectors have shape {list(vectors.shape)} and dtype {vectors.dtype}, "
+                          f"expected N×{config.latent} floating point")
+    bad = [n for n in arrays if not n.startswith("label.")]
+    if bad:
+        raise ParamsError(f"{file}: unexpected arrays {bad} (only 'vectors' and 'label.<name>')")
+    try:
+        return Bank(vectors.astype(np.float32), {n[len("label."):]: a for n, a in arrays.items()})
+    except ValueError as e:
+        raise ParamsError(f"{file}: {e}") from None
+
+
+def load_kit(folder, config: Config | None = None):
+    """Load a kit-layout folder: (config, networks, banks, info). The manifest is verified first.
+    A `config` argument, if given, must equal the folder's config.json."""
+    from .networks import build_networks
+
+    folder = Path(folder)
+    files = verify_manifest(folder)
+    config = _read_kit_config(folder, files, config)
     nets = build_networks(config)
     needed = [kit_filename(k) for k in nets] + [_kit_bank_filename(p) for p in PARTS]
     missing = [n for n in needed if n not in files]
@@ -610,24 +643,7 @@ def load_kit(folder, config: Config | None = None):
             dtypes.add(str(a.dtype))
         _check_arrays(file, arrays, module, config)
         _assign(module, arrays)
-    banks = {}
-    for part in PARTS:
-        file = folder / _kit_bank_filename(part)
-        arrays = _read_npz(file)
-        vectors = arrays.pop("vectors", None)
-        if vectors is None:
-            raise ParamsError(f"{file} has no 'vectors' array")
-        if vectors.ndim != 2 or vectors.shape[1] != config.latent or vectors.dtype.kind != "f":
-            raise ParamsError(f"{file}: vectors have shape {list(vectors.shape)} and dtype {vectors.dtype}, "
-                              f"expected N×{config.latent} floating point")
-        bad = [n for n in arrays if not n.startswith("label.")]
-        if bad:
-            raise ParamsError(f"{file}: unexpected arrays {bad} (only 'vectors' and 'label.<name>')")
-        labels = {n[len("label."):]: a for n, a in arrays.items()}
-        try:
-            banks[part] = Bank(vectors.astype(np.float32), labels)
-        except ValueError as e:
-            raise ParamsError(f"{file}: {e}") from None
+    banks = {part: _read_kit_bank(folder / _kit_bank_filename(part), config) for part in PARTS}
     card = folder / "README.md"
     info = {"layout": "kit", "path": str(folder), "format_version": FORMAT_VERSION,
             "model_card": card.read_bytes().decode("utf-8") if "README.md" in files else None,
