@@ -146,6 +146,32 @@ def _rows_view(rows: np.ndarray):
     return rows
 
 
+def _search_inputs(bank_vectors: np.ndarray, queries, k, rows) -> tuple:
+    """Checked search inputs: (queries as Q×D, whether one vector was given, the bank selection,
+    the pool's bank row indices); a clear ValueError for a bad shape, k or row list."""
+    if bank_vectors.ndim != 2:
+        raise ValueError(f"bank_vectors must be N×D, got shape {bank_vectors.shape}")
+    q = np.asarray(queries)
+    single = q.ndim == 1
+    q = np.atleast_2d(q)
+    if q.ndim != 2 or q.shape[1] != bank_vectors.shape[1]:
+        raise ValueError(f"queries must be (D,) or Q×D with D={bank_vectors.shape[1]}, got shape {np.shape(queries)}")
+    if not np.isfinite(q).all():
+        raise ValueError("queries must be finite")
+    if rows is None:
+        sel, pool_rows = slice(None), np.arange(len(bank_vectors))
+    else:
+        rows = np.asarray(rows)
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+            raise ValueError("rows must be a 1-D array of integer bank row indices")
+        sel, pool_rows = _rows_view(rows), rows
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if k > len(pool_rows):
+        raise ValueError(f"k={k} is larger than the pool searched ({len(pool_rows)} rows)")
+    return q, single, sel, pool_rows
+
+
 def nearest_neighbours(bank_vectors, queries, k: int, rows=None, norms=None):
     """The k nearest bank rows of each query, by squared Euclidean distance.
 
@@ -160,29 +186,7 @@ def nearest_neighbours(bank_vectors, queries, k: int, rows=None, norms=None):
     recomputed directly in float64, so the order is not at the mercy of cancellation.
     """
     bank_vectors = np.asarray(bank_vectors)
-    if bank_vectors.ndim != 2:
-        raise ValueError(f"bank_vectors must be N×D, got shape {bank_vectors.shape}")
-    q = np.asarray(queries)
-    single = q.ndim == 1
-    q = np.atleast_2d(q)
-    if q.ndim != 2 or q.shape[1] != bank_vectors.shape[1]:
-        raise ValueError(f"queries must be (D,) or Q×D with D={bank_vectors.shape[1]}, got shape {np.shape(queries)}")
-    if not np.isfinite(q).all():
-        raise ValueError("queries must be finite")
-    if rows is None:
-        sel = slice(None)
-        pool_size = len(bank_vectors)
-    else:
-        rows = np.asarray(rows)
-        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
-            raise ValueError("rows must be a 1-D array of integer bank row indices")
-        sel = _rows_view(rows)
-        pool_size = rows.size
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    if k > pool_size:
-        raise ValueError(f"k={k} is larger than the pool searched ({pool_size} rows)")
-
+    q, single, sel, pool_rows = _search_inputs(bank_vectors, queries, k, rows)
     B = bank_vectors[sel]
     q64 = q.astype(np.float64)
     bn = np.einsum("ij,ij->i", B, B) if norms is None else np.asarray(norms)[sel]
@@ -193,7 +197,6 @@ def nearest_neighbours(bank_vectors, queries, k: int, rows=None, norms=None):
     # anything this close to the k-th distance may truly belong to the k nearest.
     tol = 4 * q.shape[1] * np.finfo(B.dtype).eps * (np.einsum("ij,ij->i", q64, q64) + bn.max())
 
-    pool_rows = np.arange(pool_size) if rows is None else rows
     idx = np.empty((len(q), k), dtype=np.int64)
     dist = np.empty((len(q), k), dtype=np.float64)
     for i in range(len(q)):
