@@ -185,6 +185,19 @@ class SketchPad(W.HBox):
         self.status = W.Label("starting…")
         self.status.add_class("dsf-status")
         self._status_text, self._upload_note = self.status.value, ""
+        toolbar = self._toolbar(size)
+        self._connect(c)
+        self.refine_panel = refine_controls if refine_controls is not None else _refine_controls(c)
+        left = W.VBox([toolbar, self.canvas], layout=W.Layout(min_width=f"{size + 12}px", margin="0 12px 0 0"))
+        right = W.VBox([self.face, self.status] + ([self.refine_panel] if self.refine_panel is not None else []))
+        super().__init__([left, right])
+        self.add_class("dsf-sketch-pad")
+        self._show_sketch(c.sketch)
+        if c.face is None:
+            c.refresh()
+
+    def _toolbar(self, size: int) -> W.VBox:
+        """The drawing tools, sample/upload/save controls above the canvas (`size` px wide)."""
         narrow = {"description_width": "56px"}
         self.tool = W.ToggleButtons(options=[("pen", "pen"), ("eraser", "eraser")], value="pen",
                                     tooltips=["draw black strokes", "erase (paint white)"],
@@ -193,7 +206,7 @@ class SketchPad(W.HBox):
                                         style=narrow, layout=W.Layout(width=f"{max(size - 160, 160)}px"))
         btn = lambda label, tip: W.Button(description=label, tooltip=tip, layout=W.Layout(width="62px"))  # noqa: E731
         self.undo_btn, self.redo_btn, self.clear_btn = btn("undo", "undo"), btn("redo", "redo"), btn("clear", "clear all")
-        self.shadow_box = W.Checkbox(c.shadow_on, description="shadow", indent=False, layout=W.Layout(width="90px"))
+        self.shadow_box = W.Checkbox(self.controller.shadow_on, description="shadow", indent=False, layout=W.Layout(width="90px"))
         samples = sample_sketches().values()
         self.sample = W.Dropdown(options=[("load sample…", "")] + [(p.name, str(p)) for p in samples],
                                  value="", layout=W.Layout(width="170px"))
@@ -205,7 +218,15 @@ class SketchPad(W.HBox):
                                 layout=W.Layout(width=f"{max(size - 145, 160)}px"))
         self.save_btn = W.Button(description="save PNG+JSON", tooltip="writes <name>.png (512²) and <name>.json",
                                  layout=W.Layout(width="130px"))
+        return W.VBox([
+            W.HBox([self.tool, self.width_slider]),
+            W.HBox([self.undo_btn, self.redo_btn, self.clear_btn, self.shadow_box]),
+            W.HBox([self.sample, self.upload, self.align]),
+            W.HBox([self.save_path, self.save_btn]),
+        ])
 
+    def _connect(self, c: PadController) -> None:
+        """Widgets → controller actions; controller results → widgets."""
         self.tool.observe(lambda ch: setattr(self.canvas, "mode", ch["new"]), "value")
         self.width_slider.observe(lambda ch: setattr(self.canvas, "width", ch["new"] / 512), "value")
         self.undo_btn.on_click(lambda _: c.undo())
@@ -220,21 +241,6 @@ class SketchPad(W.HBox):
         c.on_shadow = self._show_shadow
         c.on_status = self._show_status
         c.on_sketch = self._show_sketch
-        self.refine_panel = refine_controls if refine_controls is not None else _refine_controls(c)
-
-        toolbar = W.VBox([
-            W.HBox([self.tool, self.width_slider]),
-            W.HBox([self.undo_btn, self.redo_btn, self.clear_btn, self.shadow_box]),
-            W.HBox([self.sample, self.upload, self.align]),
-            W.HBox([self.save_path, self.save_btn]),
-        ])
-        left = W.VBox([toolbar, self.canvas], layout=W.Layout(min_width=f"{size + 12}px", margin="0 12px 0 0"))
-        right = W.VBox([self.face, self.status] + ([self.refine_panel] if self.refine_panel is not None else []))
-        super().__init__([left, right])
-        self.add_class("dsf-sketch-pad")
-        self._show_sketch(c.sketch)
-        if c.face is None:
-            c.refresh()
 
     def close(self):
         """Close the widgets and stop the controller's background thread."""
