@@ -273,10 +273,10 @@ def _first_three_components(fmap, basis=None) -> np.ndarray:
 def low_pass(fmap, sigma: float) -> np.ndarray:
     """Each channel of a C×H×W map blurred by a Gaussian of σ pixels (separable; edges
     repeated, so the mean of a constant map is kept)."""
+    from .evaluate.metrics import gaussian_window  # here: dsf.evaluate imports viz
+
     r = max(1, int(round(3 * sigma)))
-    t = np.arange(-r, r + 1)
-    g = np.exp(-t ** 2 / (2 * sigma ** 2))
-    g /= g.sum()
+    g = gaussian_window(2 * r + 1, sigma)
     h, w = fmap.shape[1:]
     p = np.pad(np.asarray(fmap, np.float64), ((0, 0), (r, r), (r, r)), mode="edge")
     rows = sum(gi * p[:, i:i + h, :] for i, gi in enumerate(g))
