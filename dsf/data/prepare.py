@@ -394,7 +394,7 @@ def _tile(image: np.ndarray, size: int = TILE) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-def _draw_windows(tile: np.ndarray, canvas: int, landmarks: dict | None) -> np.ndarray:
+def _tile_with_windows(tile: np.ndarray, canvas: int, landmarks: dict | None) -> np.ndarray:
     scale = tile.shape[0] / canvas
     for part, w in windows(canvas).items():
         if part in WINDOW_COLOURS:
@@ -428,7 +428,7 @@ def contact_sheet(out: Path, kept: list[dict], path: Path, pairs: int = 24, per_
     tiles = []
     for r in _sample(kept, pairs):
         photo, sketch = _load(out, r)
-        pair = [_draw_windows(_tile(x), r["canvas"], r["landmarks_aligned"]) for x in (photo, sketch)]
+        pair = [_tile_with_windows(_tile(x), r["canvas"], r["landmarks_aligned"]) for x in (photo, sketch)]
         cv2.putText(pair[0], r["id"][:34], (4, TILE - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(np.hstack(pair))
     _save_grid(tiles, per_row, path)
