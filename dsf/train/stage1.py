@@ -21,7 +21,9 @@ from ..config import Config
 from .data import augment_all, load_split, load_split_or_none, sample_rows
 from .runner import Budget, StageRun, new_meta
 
-LR, BETAS = 2e-4, (0.5, 0.999)
+LR = 2e-4
+BETAS = (0.5, 0.999)
+"""Adam's betas in both stages (pix2pixHD's)."""
 
 
 def build_stage1(cfg: Config):

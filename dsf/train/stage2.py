@@ -49,9 +49,8 @@ from .checkpoint import read_meta
 from .data import load_split, load_split_or_none, sample_rows
 from .recipe import Recipe, record_phase
 from .runner import Budget, StageRun, new_meta
-from .stage1 import load_encoders
+from .stage1 import BETAS, load_encoders
 
-BETAS = (0.5, 0.999)
 ID_TEMPERATURE = 0.1
 """Softmax temperature of the identity loss: training photos' signatures have cosine
 similarities from about −0.4 to 0.8 (1st–99th percentile), so 0.1 spreads them over ~12 logits."""
