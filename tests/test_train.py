@@ -145,14 +145,15 @@ def test_resume_bank_and_export(tmp_path):
     m = train_stage2(None, CFG, out, epochs=1, batch=8, max_steps=1, extend=True, **kw)  # trains on
     assert m["step"] == 4
     # A new phase: heavier L1, learning rates (D's its own) decaying to 0 over 3 steps, instance
-    # noise; then the run ends.
+    # noise, half the latents refined; then the run ends.
     m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, **kw,
-                     recipe=Recipe(lambda_l1=50, lr=1e-4, lr_decay_steps=3, lr_d=3e-5, d_noise=0.2, lambda_ssim=5.0))
+                     recipe=Recipe(lambda_l1=50, lr=1e-4, lr_decay_steps=3, lr_d=3e-5, d_noise=0.2, lambda_ssim=5.0,
+                                   refine_share=0.5))
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
                                     "local_weights": {}, "lambda_id": 0.0, "lr_d": 3e-5, "d_noise": 0.2,
-                                    "lambda_ssim": 5.0}
+                                    "lambda_ssim": 5.0, "refine_share": 0.5}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     logged = [json.loads(l) for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose([r["lr"] for r in logged[-3:]], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -168,7 +169,7 @@ def test_resume_bank_and_export(tmp_path):
     cmd_export(argparse.Namespace(out=str(out), params=str(tmp_path / "params")), CFG)
     cfg2, nets, banks2, info = load_model(tmp_path / "params")
     assert cfg2 == CFG and info["dtype"] == "float16" and "stage 2" in info["model_card"].lower()
-    assert "λ_SSIM 5, lr 0.0001 (D 3e-05) decaying to 0 over 3 steps, instance noise σ 0.2" in info["model_card"]
+    assert "λ_SSIM 5, lr 0.0001 (D 3e-05) decaying to 0 over 3 steps, instance noise σ 0.2, 50% of latents refined" in info["model_card"]
     assert list(banks2["eye1"].labels["id"]) == list(pack["ids"])
     g = load_stage2(out, CFG)["generator"].state_dict()
     for name, v in nets["generator"].state_dict().items():
@@ -329,6 +330,51 @@ def test_ssim_loss_is_optional_recorded_and_trains():
     assert len(meta["loss_phases"]) == 1
     record_phase(meta, Recipe(**loss, lambda_ssim=200.0))
     assert [(ph["from_step"], ph.get("lambda_ssim")) for ph in meta["loss_phases"]] == [(0, None), (30, 200.0)]
+
+
+def test_leave_one_out_projection_is_the_inference_projection_without_the_face_itself():
+    """A training face is in the bank, so its own projection would give it back unchanged; the
+    leave-one-out projection is what `manifold.project` gives it from all the other faces."""
+    from dsf.manifold import Bank, project
+    from dsf.train.stage2 import leave_one_out_projections
+
+    rng = np.random.default_rng(0)
+    bank = {p: rng.normal(size=(40, 8)).astype(np.float32) for p in PARTS}
+    bank["nose"][7] = bank["nose"][3]  # twins: each one's projection may use the other
+    proj = leave_one_out_projections(bank, 5)
+    for i in (0, 3, 7, 39):
+        others = Bank(np.delete(bank["nose"], i, axis=0))
+        np.testing.assert_allclose(proj["nose"][i], project(bank["nose"][i], others, 5).projected, atol=1e-5)
+    np.testing.assert_allclose(project(bank["eye1"][0], Bank(bank["eye1"]), 5).projected, bank["eye1"][0], atol=1e-5)
+    assert np.linalg.norm(proj["eye1"][0] - bank["eye1"][0]) > 0.1 * np.linalg.norm(bank["eye1"][0])
+    np.testing.assert_allclose(proj["nose"][3], bank["nose"][3], atol=1e-5)  # its twin reconstructs it
+
+
+def test_refined_latents_blend_a_share_of_rows_toward_their_projection(capsys):
+    """`--refine-share s`: for each part independently, a share s of the rows moves toward its
+    projection by a refine drawn from [0, 1]; s = 0 leaves the latents as they are, and a share
+    outside [0, 1] is refused with a clear error."""
+    from dsf.train.__main__ import parser
+    from dsf.train.recipe import Recipe
+    from dsf.train.stage2 import with_refined
+
+    rng = np.random.default_rng(1)
+    lat = {p: rng.normal(size=(2000, 4)).astype(np.float32) for p in PARTS}
+    proj = {p: lat[p] + 1.0 for p in PARTS}  # the projection 1 away on every axis: the move is the refine
+    assert all(np.array_equal(with_refined(lat, proj, 0.0, rng)[p], lat[p]) for p in PARTS)
+    out = with_refined(lat, proj, 0.5, np.random.default_rng(2))
+    moves = {p: out[p] - lat[p] for p in PARTS}
+    r = moves["mouth"][:, 0]
+    np.testing.assert_allclose(moves["mouth"], np.repeat(r[:, None], 4, axis=1), atol=1e-5)  # one refine per row
+    assert 0.0 <= r.min() and r.max() <= 1.0 + 1e-6
+    assert 0.45 < (r > 0).mean() < 0.55 and abs(r[r > 0].mean() - 0.5) < 0.05
+    assert not np.array_equal(moves["mouth"], moves["eye1"])  # each part draws its own
+    with pytest.raises(ValueError, match="refine share"):
+        Recipe(refine_share=1.5)
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).refine_share == 0.0
+    with pytest.raises(SystemExit):
+        parser().parse_args(["stage2", "--data", "d", "--out", "o", "--refine-share", "2"])
+    assert "expected a share in [0, 1]" in capsys.readouterr().err
 
 
 def test_ink_weighted_l1_counts_strokes_more():

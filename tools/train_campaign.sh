@@ -14,6 +14,7 @@
 #   D_NOISE=0.1 ...                                       # instance noise on D's images
 #   ID=1 ...                                              # with the identity loss
 #   SSIM=200 ...                                          # with the structure (1 − SSIM) loss
+#   REFINE=0.5 ...                                        # half the latents refined (--refine-share)
 #
 # start:    stage 1 from the shipped auto-encoders (ink-weighted L1, sources balanced ∝ √size)
 #           for STAGE1_MIN minutes, the bank, then stage 2 (fresh feature decoders and
@@ -32,7 +33,7 @@ export OMP_NUM_THREADS=1   # two single-thread processes beat one two-thread pro
 STAGE2=(--data "$DATA" --out "$RUN" --balance 0 --lambda-fm "${FM:-5}" --lambda-l1 "${L1:-100}"
         --lambda-local "${LOCAL:-0}" --local-parts "${LOCAL_PARTS:-eye1,eye2,nose,mouth,remainder}"
         --local-weights "${LOCAL_WEIGHTS:-}" --lambda-id "${ID:-0}"
-        --lambda-ssim "${SSIM:-0}" --lr "${LR:-2e-4}")
+        --lambda-ssim "${SSIM:-0}" --refine-share "${REFINE:-0}" --lr "${LR:-2e-4}")
 [ -n "${UNTIL:-}" ] && STAGE2+=(--until "$UNTIL")
 [ -n "${DECAY:-}" ] && STAGE2+=(--lr-decay-steps "$DECAY")
 [ -n "${LR_D:-}" ] && STAGE2+=(--lr-d "$LR_D")

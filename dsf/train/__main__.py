@@ -109,6 +109,7 @@ def model_card(out: Path, cfg: Config) -> str:
                        + f"lr {ph.get('lr', 2e-4):g}" + (f" (D {ph['lr_d']:g})" if ph.get("lr_d", ph.get("lr")) != ph.get("lr") else "")
                        + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
                        + (f", instance noise σ {ph['d_noise']:g}" if ph.get("d_noise") else "")
+                       + (f", {ph['refine_share']:.0%} of latents refined" if ph.get("refine_share") else "")
                        for ph in m2.get("loss_phases", [])) or "?"
     return f"""# {cfg.name}: DeepFaceDrawing trained by the kit on a CPU (model card stub — to be edited)
 
@@ -213,6 +214,13 @@ def _ink_weight(sp):
                          "fixed when a run starts)")
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text}")
+    return value
+
+
 def _parts(text: str) -> tuple:
     from .recipe import check_parts
 
@@ -262,6 +270,10 @@ def _loss_weights(sp):
     sp.add_argument("--d-noise", type=float, default=0.0,
                     help="σ of the instance noise added to every image the discriminator sees (images in "
                          "[-1, 1]; 0: none, as in pix2pixHD)")
+    sp.add_argument("--refine-share", type=_share, default=0.0,
+                    help="share of each part's training latents blended toward their leave-one-out "
+                         "projection at a random refine in [0, 1], so the networks learn the latents that "
+                         "refine gives at inference (the kit's departure; 0: the paper's training)")
     sp.add_argument("--lr-decay-steps", type=int, default=0,
                     help="decay the stage 2 learning rate linearly to 0 over N steps from now, then stop")
 

@@ -18,8 +18,10 @@ LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_ID, LAMBDA_SSIM = 10.0, 100.0, 0.0, 0
 @dataclass(frozen=True)
 class Recipe:
     """Stage 2's loss weights (λ), the locality loss's parts and per-part multipliers, the
-    discriminator's instance noise σ, the learning rates (`lr_d` None: `lr`) and the linear
-    decay to 0 over `lr_decay_steps` (0: none). Parts and weights are checked on creation."""
+    discriminator's instance noise σ, the share of training latents blended toward their
+    projection (`refine_share`, see `stage2.with_refined`), the learning rates (`lr_d` None:
+    `lr`) and the linear decay to 0 over `lr_decay_steps` (0: none). Parts, weights and the
+    share are checked on creation."""
     lambda_fm: float = LAMBDA_FM
     lambda_l1: float = LAMBDA_L1
     lambda_local: float = LAMBDA_LOCAL
@@ -28,6 +30,7 @@ class Recipe:
     lambda_id: float = LAMBDA_ID
     lambda_ssim: float = LAMBDA_SSIM
     d_noise: float = 0.0
+    refine_share: float = 0.0
     lr: float = LR
     lr_d: float | None = None
     lr_decay_steps: int = 0
@@ -35,6 +38,8 @@ class Recipe:
     def __post_init__(self):
         object.__setattr__(self, "local_parts", check_parts(self.local_parts))
         object.__setattr__(self, "local_weights", check_weights(self.local_weights))
+        if not 0.0 <= self.refine_share <= 1.0:  # also rejects NaN
+            raise ValueError(f"refine share must lie in [0, 1], got {self.refine_share!r}")
         if self.lr_d is None:
             object.__setattr__(self, "lr_d", self.lr)
 

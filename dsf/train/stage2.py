@@ -158,6 +158,35 @@ def with_swapped_half(latents: dict, part: str) -> dict:
     return {p: np.concatenate([latents[p], latents[p][h:2 * h] if p == part else latents[p][:h]]) for p in PARTS}
 
 
+def leave_one_out_projections(bank: dict, k: int) -> dict:
+    """part → N×D: each training latent projected as at inference (its k nearest bank rows,
+    locally-linear weights) onto the other training latents. The bank holds every training
+    face, so a training sketch would find itself; leaving it out gives the projection a new
+    sketch gets (the kit's departure `--refine-share`)."""
+    from ..manifold import locally_linear_weights, nearest_neighbours
+
+    out = {}
+    for p in PARTS:
+        v = bank[p]
+        idx = nearest_neighbours(v, v, k + 1)[0]
+        others = np.stack([row[row != i][:k] for i, row in enumerate(idx)])
+        nb = v[others].astype(np.float64)
+        out[p] = np.einsum("qk,qkd->qd", locally_linear_weights(v, nb), nb).astype(v.dtype)
+    return out
+
+
+def with_refined(latents: dict, projected: dict, share: float, rng) -> dict:
+    """The batch's latents with, for each part independently, a `share` of the rows blended
+    toward their projection (`manifold.blend`) at a refine drawn uniformly from [0, 1], the
+    slider's range at inference; the other rows as they are."""
+    out = {}
+    for p in PARTS:
+        n = len(latents[p])
+        r = rng.uniform(0.0, 1.0, n) * (rng.uniform(0.0, 1.0, n) < share)
+        out[p] = (latents[p] + r[:, None] * (projected[p] - latents[p])).astype(latents[p].dtype)
+    return out
+
+
 def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
     """Held-out sample grid: sketch | generated (the config's inference BatchNorm modes) | photo."""
     from .._jittor import jt
@@ -216,13 +245,18 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
             minutes = minutes + meta["seconds"] / 60  # `minutes` more on top of what was trained
     decay_end = record_phase(meta, recipe)
     gallery = photo_signatures(pack["photos"]) if recipe.lambda_id else None
+    projected = leave_one_out_projections(bank, cfg.k) if recipe.refine_share else None
     jt.set_global_seed(seed + 7919 + meta["step"])
 
     def train_rows(rows) -> dict:
         # meta["step"] is already this step's number; the rate falls to 0 at the decay's end.
         scale = 1.0 if decay_end is None else max(0.0, (decay_end - meta["step"] + 1) / recipe.lr_decay_steps)
         opt_g.lr, opt_d.lr = recipe.lr * scale, recipe.lr_d * scale
-        return train_step(gmods, disc, opt_g, opt_d, {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows],
+        latents = {p: bank[p][rows] for p in PARTS}
+        if projected:
+            latents = with_refined(latents, {p: projected[p][rows] for p in PARTS}, recipe.refine_share,
+                                   np.random.default_rng((seed, 3, meta["step"])))
+        return train_step(gmods, disc, opt_g, opt_d, latents, pack["sketches"][rows],
                           pack["photos"][rows], cfg.canvas, recipe, meta["step"], identity=(gallery, rows))
 
     return run.run(train_rows, Budget(epochs, minutes, until, max_steps, decay_end), n=n,
