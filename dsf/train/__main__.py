@@ -215,10 +215,12 @@ def _ink_weight(sp):
 
 
 def _share(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text}")
-    return value
+    from .recipe import check_share
+
+    try:
+        return check_share(float(text))
+    except ValueError:  # also text that is not a number
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text}") from None
 
 
 def _parts(text: str) -> tuple:

@@ -38,8 +38,7 @@ class Recipe:
     def __post_init__(self):
         object.__setattr__(self, "local_parts", check_parts(self.local_parts))
         object.__setattr__(self, "local_weights", check_weights(self.local_weights))
-        if not 0.0 <= self.refine_share <= 1.0:  # also rejects NaN
-            raise ValueError(f"refine share must lie in [0, 1], got {self.refine_share!r}")
+        object.__setattr__(self, "refine_share", check_share(self.refine_share))
         if self.lr_d is None:
             object.__setattr__(self, "lr_d", self.lr)
 
@@ -72,6 +71,13 @@ def check_weights(weights: dict) -> dict:
         raise ValueError(f"local weights must be PART=W > 0 with PART one of {', '.join(PARTS)}; "
                          f"got {', '.join(f'{p}={w:g}' for p, w in weights.items())}")
     return {p: float(weights[p]) for p in PARTS if p in weights}
+
+
+def check_share(share: float) -> float:
+    """The refine share as a float in [0, 1]; a clear error otherwise (NaN included)."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"refine share must lie in [0, 1], got {share!r}")
+    return float(share)
 
 
 def record_phase(meta: dict, recipe: Recipe) -> int | None:
