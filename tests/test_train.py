@@ -321,7 +321,7 @@ def test_ssim_loss_is_optional_recorded_and_trains():
                        Recipe(lambda_l1=0.0, lambda_ssim=50.0)) for _ in range(4)]
     assert all(np.isfinite(h["g_ssim"]) for h in hist) and hist[-1]["g_ssim"] < hist[0]["g_ssim"]
     assert "g_ssim" not in train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas)
-    assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).lambda_ssim == 0.0
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).lambda_ssim is None  # left out: the resumed run's value, else 0
     assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--lambda-ssim", "200"]).lambda_ssim == 200.0
     loss = dict(lambda_fm=5, lambda_l1=100, lambda_local=0, lr=5e-5, lr_decay_steps=0)
     meta = {"step": 30, "loss_phases": [{"from_step": 0, **loss, "local_parts": list(PARTS), "local_weights": {},
@@ -371,7 +371,7 @@ def test_refined_latents_blend_a_share_of_rows_toward_their_projection(capsys):
     assert not np.array_equal(moves["mouth"], moves["eye1"])  # each part draws its own
     with pytest.raises(ValueError, match="refine share"):
         Recipe(refine_share=1.5)
-    assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).refine_share == 0.0
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).refine_share is None  # left out: the resumed run's value, else 0
     with pytest.raises(SystemExit):
         parser().parse_args(["stage2", "--data", "d", "--out", "o", "--refine-share", "2"])
     assert "expected a share in [0, 1]" in capsys.readouterr().err
@@ -489,7 +489,7 @@ def test_instance_noise_reaches_only_the_discriminator_and_is_a_phase():
     hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas, Recipe(d_noise=0.3))
             for _ in range(4)]
     assert all(np.isfinite(v) for h in hist for v in h.values()) and hist[-1]["g_l1"] < hist[0]["g_l1"]
-    assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).d_noise == 0.0
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o"]).d_noise is None  # left out: the resumed run's value, else 0
     assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--d-noise", "0.1"]).d_noise == 0.1
     loss = dict(lambda_fm=5, lambda_l1=100, lambda_local=0, lr=5e-5, lr_decay_steps=0)
     meta = {"step": 20, "loss_phases": [{"from_step": 0, **loss, "local_parts": list(PARTS), "local_weights": {},
@@ -515,3 +515,53 @@ def test_epochs_and_batch_have_stage_defaults_and_must_be_positive(capsys):
         with pytest.raises(SystemExit):
             parser().parse_args(bad)
         assert "whole number ≥ 1" in capsys.readouterr().err
+
+
+def test_a_resumed_run_keeps_its_recipe_unless_options_change_it(tmp_path, monkeypatch, capsys):
+    """Left out, a recipe option keeps the resumed run's last loss phase (it once fell back to the
+    defaults unannounced, and a campaign trained 80 minutes on the wrong losses); a new run takes
+    the defaults; a finished run trained on drops its decay; `--lr` alone sets both rates."""
+    import dataclasses
+
+    from dsf.train.__main__ import parser
+    from dsf.train.recipe import Recipe, record_phase, resumed_recipe
+
+    def given(*options):
+        args = parser().parse_args(["stage2", "--data", "d", "--out", "o", *options])
+        return {name: getattr(args, name) for name in Recipe.__dataclass_fields__}
+
+    assert set(given().values()) == {None}
+    assert resumed_recipe(given(), None) == Recipe()
+    shipped = Recipe(lambda_fm=5, lambda_l1=400, lambda_local=100, local_weights={"nose": 4.0}, lambda_id=10,
+                     lr=5e-5, lr_d=1.25e-5, lr_decay_steps=250)
+    meta = {"step": 0}
+    record_phase(meta, Recipe())
+    meta["step"] = 100
+    record_phase(meta, shipped)
+    assert resumed_recipe(given(), meta) == shipped  # killed mid-decay and resumed: the same phase
+    meta["step"] = 350
+    record_phase(meta, resumed_recipe(given(), meta))
+    assert [ph["from_step"] for ph in meta["loss_phases"]] == [0, 100]
+    meta["done"] = True
+    assert resumed_recipe(given(), meta) == dataclasses.replace(shipped, lr_decay_steps=0)
+    changed = resumed_recipe(given("--lambda-l1", "200", "--lr", "1e-4", "--local-weights", "eye1=0.5"), meta)
+    assert (changed.lambda_l1, changed.lr, changed.lr_d, changed.lambda_id, changed.local_weights) == \
+        (200.0, 1e-4, 1e-4, 10.0, {"eye1": 0.5})
+    assert resumed_recipe(given("--lr-d", "1e-6"), meta).lr == 5e-5
+    # The command line resolves it from the run's checkpoint and says which recipe it trains with.
+    import dsf.train.stage2 as stage2
+    from dsf.train.__main__ import cmd_stage2
+
+    (tmp_path / "stage2").mkdir()
+    np.savez(tmp_path / "stage2" / "checkpoint.npz", meta=json.dumps(meta))
+    seen = {}
+
+    def fake_training(*args, recipe, **kw):
+        seen["recipe"] = recipe
+        return {"step": 350, "epoch": 0, "pos": 0, "seconds": 0.0, "done": False}
+
+    monkeypatch.setattr(stage2, "train_stage2", fake_training)
+    cmd_stage2(parser().parse_args(["stage2", "--data", "d", "--out", str(tmp_path), "--extend"]), CFG)
+    assert seen["recipe"] == dataclasses.replace(shipped, lr_decay_steps=0)
+    assert "stage2 recipe: λ_FM 5, λ_L1 400, λ_local 100 (eye1, eye2, nose ×4, mouth, remainder), λ_id 10, lr 5e-05 (D 1.25e-05)" \
+        in capsys.readouterr().out

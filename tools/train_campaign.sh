@@ -19,9 +19,11 @@
 # start:    stage 1 from the shipped auto-encoders (ink-weighted L1, sources balanced ∝ √size)
 #           for STAGE1_MIN minutes, the bank, then stage 2 (fresh feature decoders and
 #           generator; every source equally often) until UNTIL.
-# continue: on the machine that holds $RUN, stage 2 resumes from its checkpoint. On a fresh
-#           machine (no $RUN), the bank is rebuilt with the shipped encoders and stage 2
-#           fine-tunes the shipped feature decoders, generator and discriminator (--init).
+# continue: on the machine that holds $RUN, stage 2 resumes from its checkpoint with its
+#           recipe, changed only where a variable above is set. On a fresh machine (no $RUN),
+#           the bank is rebuilt with the shipped encoders and stage 2 fine-tunes the shipped
+#           feature decoders, generator and discriminator (--init): a new run, so state the
+#           whole recipe (the model card's reproduce command does).
 # Then: python -m dsf.train export --out $RUN --params <folder>; python -m dsf evaluate ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,14 +32,14 @@ RUN=${RUN:-runs/c128_local}
 DATA=${DATA:-data/prepared_128}
 INIT=${INIT:-params/compact128}
 export OMP_NUM_THREADS=1   # two single-thread processes beat one two-thread process here
-STAGE2=(--data "$DATA" --out "$RUN" --balance 0 --lambda-fm "${FM:-5}" --lambda-l1 "${L1:-100}"
-        --lambda-local "${LOCAL:-0}" --local-parts "${LOCAL_PARTS:-eye1,eye2,nose,mouth,remainder}"
-        --local-weights "${LOCAL_WEIGHTS:-}" --lambda-id "${ID:-0}"
-        --lambda-ssim "${SSIM:-0}" --refine-share "${REFINE:-0}" --lr "${LR:-2e-4}")
-[ -n "${UNTIL:-}" ] && STAGE2+=(--until "$UNTIL")
-[ -n "${DECAY:-}" ] && STAGE2+=(--lr-decay-steps "$DECAY")
-[ -n "${LR_D:-}" ] && STAGE2+=(--lr-d "$LR_D")
-[ -n "${D_NOISE:-}" ] && STAGE2+=(--d-noise "$D_NOISE")
+[ "$MODE" = start ] && FM=${FM:-5}   # a new run's feature matching; pix2pixHD's 10 otherwise
+# Only the variables that are set reach stage 2: a resumed run keeps the rest of its recipe.
+STAGE2=(--data "$DATA" --out "$RUN" --balance 0)
+option() { [ -z "${!1:-}" ] || STAGE2+=("$2" "${!1}"); }
+option FM --lambda-fm; option L1 --lambda-l1; option LOCAL --lambda-local; option LOCAL_PARTS --local-parts
+option LOCAL_WEIGHTS --local-weights; option ID --lambda-id; option SSIM --lambda-ssim
+option REFINE --refine-share; option LR --lr; option LR_D --lr-d; option D_NOISE --d-noise
+option DECAY --lr-decay-steps; option UNTIL --until
 
 [ -f "$DATA/pack_train.npz" ] || python -m dsf.data prepare --source ../shared/data --out "$DATA" --size 128
 case "$MODE" in

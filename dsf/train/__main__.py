@@ -81,10 +81,13 @@ def cmd_bank(args, cfg):
 
 
 def cmd_stage2(args, cfg):
-    from .recipe import Recipe
+    from .checkpoint import read_meta
+    from .recipe import Recipe, resumed_recipe
     from .stage2 import train_stage2
 
-    recipe = Recipe(**{name: getattr(args, name) for name in Recipe.__dataclass_fields__})
+    given = {name: getattr(args, name) for name in Recipe.__dataclass_fields__}
+    recipe = resumed_recipe(given, read_meta(Path(args.out) / "stage2" / "checkpoint.npz"))
+    _log(f"stage2 recipe: {phase_text(recipe.as_phase())}")
     meta = train_stage2(args.data, cfg, args.out, epochs=args.epochs, minutes=args.minutes,
                         until=_until(args.until), batch=args.batch, seed=args.seed, ckpt_every=args.ckpt_every,
                         extend=getattr(args, "extend", False), recipe=recipe,
@@ -102,15 +105,7 @@ def model_card(out: Path, cfg: Config) -> str:
     n = m2.get("train_faces", "?")
     per_epoch = n // m2.get("batch", 1) if isinstance(n, int) else None
     ep2 = m2.get("epoch", 0) + (m2.get("pos", 0) / per_epoch if per_epoch else 0)
-    phases = "; ".join(f"from step {ph['from_step']}: λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}, "
-                       + (f"λ_local {ph['lambda_local']:g} ({_local_parts_text(ph)}), " if ph.get("lambda_local") else "")
-                       + (f"λ_id {ph['lambda_id']:g}, " if ph.get("lambda_id") else "")
-                       + (f"λ_SSIM {ph['lambda_ssim']:g}, " if ph.get("lambda_ssim") else "")
-                       + f"lr {ph.get('lr', 2e-4):g}" + (f" (D {ph['lr_d']:g})" if ph.get("lr_d", ph.get("lr")) != ph.get("lr") else "")
-                       + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
-                       + (f", instance noise σ {ph['d_noise']:g}" if ph.get("d_noise") else "")
-                       + (f", {ph['refine_share']:.0%} of latents refined" if ph.get("refine_share") else "")
-                       for ph in m2.get("loss_phases", [])) or "?"
+    phases = "; ".join(f"from step {ph['from_step']}: {phase_text(ph)}" for ph in m2.get("loss_phases", [])) or "?"
     return f"""# {cfg.name}: DeepFaceDrawing trained by the kit on a CPU (model card stub — to be edited)
 
 - Architecture: `dsf.config.preset({cfg.name!r})` (canvas {cfg.canvas}, width {cfg.width}, latent {cfg.latent}).
@@ -244,6 +239,19 @@ def _weights(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"{e} (expected e.g. eye1=0.3,eye2=0.3)") from None
 
 
+def phase_text(ph: dict) -> str:
+    """'λ_FM 5, λ_L1 400, λ_local 100 (eye1, …), lr 5e-05 (D 1.25e-05)': a loss phase (or a
+    recipe's `as_phase()`) as the logs and model cards write it."""
+    return (f"λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}, "
+            + (f"λ_local {ph['lambda_local']:g} ({_local_parts_text(ph)}), " if ph.get("lambda_local") else "")
+            + (f"λ_id {ph['lambda_id']:g}, " if ph.get("lambda_id") else "")
+            + (f"λ_SSIM {ph['lambda_ssim']:g}, " if ph.get("lambda_ssim") else "")
+            + f"lr {ph.get('lr', 2e-4):g}" + (f" (D {ph['lr_d']:g})" if ph.get("lr_d", ph.get("lr")) != ph.get("lr") else "")
+            + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
+            + (f", instance noise σ {ph['d_noise']:g}" if ph.get("d_noise") else "")
+            + (f", {ph['refine_share']:.0%} of latents refined" if ph.get("refine_share") else ""))
+
+
 def _local_parts_text(phase: dict) -> str:
     """'eye1 ×0.3, nose, …' for a loss phase: the swapped parts with their λ_local multipliers."""
     weights = phase.get("local_weights", {})
@@ -251,33 +259,33 @@ def _local_parts_text(phase: dict) -> str:
 
 
 def _loss_weights(sp):
+    """Stage 2's recipe options. Each left out keeps the resumed run's current value (its last
+    loss phase), or takes the default shown on a new run (see `recipe.resumed_recipe`)."""
     from .recipe import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR
 
-    sp.add_argument("--lambda-fm", type=float, default=LAMBDA_FM, help="stage 2 feature-matching weight")
-    sp.add_argument("--lambda-l1", type=float, default=LAMBDA_L1, help="stage 2 pixel-L1 weight")
-    sp.add_argument("--lambda-local", type=float, default=LAMBDA_LOCAL,
-                    help="stage 2 locality loss weight (the kit's departure; 0: the paper's losses)")
-    sp.add_argument("--local-parts", type=_parts, default=PARTS,
-                    help="comma-separated parts the locality loss swaps in turn (default: all five)")
-    sp.add_argument("--local-weights", type=_weights, default={},
-                    help="per-part multipliers of λ_local, e.g. eye1=0.3,eye2=0.3 (parts not named: 1)")
-    sp.add_argument("--lambda-id", type=float, default=LAMBDA_ID,
-                    help="stage 2 identity loss weight: each face nearer its own photo than other training "
-                         "photos (the kit's departure; 0: the paper's losses)")
-    sp.add_argument("--lambda-ssim", type=float, default=LAMBDA_SSIM,
-                    help="stage 2 structure loss weight: 1 − SSIM(face, photo), the evaluation's SSIM "
-                         "(the kit's departure; 0: the paper's losses)")
-    sp.add_argument("--lr", type=float, default=LR, help="stage 2 learning rate (both Adams, unless --lr-d sets the discriminator's)")
-    sp.add_argument("--lr-d", type=float, help="the discriminator's own learning rate (default: --lr)")
-    sp.add_argument("--d-noise", type=float, default=0.0,
-                    help="σ of the instance noise added to every image the discriminator sees (images in "
-                         "[-1, 1]; 0: none, as in pix2pixHD)")
-    sp.add_argument("--refine-share", type=_share, default=0.0,
-                    help="share of each part's training latents blended toward their leave-one-out "
-                         "projection at a random refine in [0, 1], so the networks learn the latents that "
-                         "refine gives at inference (the kit's departure; 0: the paper's training)")
-    sp.add_argument("--lr-decay-steps", type=int, default=0,
-                    help="decay the stage 2 learning rate linearly to 0 over N steps from now, then stop")
+    def add(flag, help, **kw):
+        sp.add_argument(flag, default=None, help=help + " (left out: the resumed run's value, else %s)" % kw.pop("new"), **kw)
+
+    add("--lambda-fm", "stage 2 feature-matching weight", type=float, new=f"{LAMBDA_FM:g}")
+    add("--lambda-l1", "stage 2 pixel-L1 weight", type=float, new=f"{LAMBDA_L1:g}")
+    add("--lambda-local", "stage 2 locality loss weight (the kit's departure; 0: the paper's losses)",
+        type=float, new=f"{LAMBDA_LOCAL:g}")
+    add("--local-parts", "comma-separated parts the locality loss swaps in turn", type=_parts, new="all five")
+    add("--local-weights", "per-part multipliers of λ_local, e.g. eye1=0.3,eye2=0.3 (parts not named: 1)",
+        type=_weights, new="none")
+    add("--lambda-id", "stage 2 identity loss weight: each face nearer its own photo than other training "
+        "photos (the kit's departure; 0: the paper's losses)", type=float, new=f"{LAMBDA_ID:g}")
+    add("--lambda-ssim", "stage 2 structure loss weight: 1 − SSIM(face, photo), the evaluation's SSIM "
+        "(the kit's departure; 0: the paper's losses)", type=float, new=f"{LAMBDA_SSIM:g}")
+    add("--lr", "stage 2 learning rate (both Adams, unless --lr-d sets the discriminator's)", type=float, new=f"{LR:g}")
+    add("--lr-d", "the discriminator's own learning rate", type=float, new="--lr")
+    add("--d-noise", "σ of the instance noise added to every image the discriminator sees (images in "
+        "[-1, 1]; 0: none, as in pix2pixHD)", type=float, new="0")
+    add("--refine-share", "share of each part's training latents blended toward their leave-one-out "
+        "projection at a random refine in [0, 1], so the networks learn the latents that refine gives at "
+        "inference (the kit's departure; 0: the paper's training)", type=_share, new="0")
+    add("--lr-decay-steps", "decay the stage 2 learning rate linearly to 0 over N steps from the phase's "
+        "start, then stop; a finished run trained on (--extend) starts without it", type=int, new="0")
 
 
 STAGE_DEFAULTS = {"stage1": (3, 16), "stage2": (100, 8)}

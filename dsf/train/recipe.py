@@ -1,7 +1,8 @@
 """Stage 2's recipe: the loss weights, learning rates and schedule that `train stage2`'s options set.
 
-A resumed run may change its recipe; the checkpoint keeps every recipe it trained with, from
-the step it started, in `meta["loss_phases"]` (the model card lists them). The defaults are
+A resumed run keeps its recipe unless options change it (`resumed_recipe`); the checkpoint
+keeps every recipe it trained with, from the step it started, in `meta["loss_phases"]` (the
+model card lists them). The defaults of a new run are
 pix2pixHD's losses with the kit's pixel L1 in place of the VGG loss (see `stage2`); every
 other term is one of the kit's named departures and off by default.
 """
@@ -78,6 +79,22 @@ def check_share(share: float) -> float:
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"refine share must lie in [0, 1], got {share!r}")
     return float(share)
+
+
+def resumed_recipe(given: dict, meta: dict | None) -> Recipe:
+    """The recipe a stage-2 run trains with: the options `given` (None: not given) over the run's
+    current recipe, the last of its checkpoint `meta`'s loss phases, so that resuming a run
+    without restating its recipe keeps it (it once fell back to the defaults unannounced). A
+    new run starts from the defaults. A finished run trained on (`--extend`) drops the decay it
+    finished with unless it is given again; `lr` given alone sets both learning rates."""
+    meta = meta or {}
+    phases = meta.get("loss_phases") or ([meta["losses"]] if "losses" in meta else [])
+    current = {k: v for k, v in (phases[-1] if phases else {}).items() if k in Recipe.__dataclass_fields__}
+    if meta.get("done"):
+        current.pop("lr_decay_steps", None)
+    if given.get("lr") is not None and given.get("lr_d") is None:
+        current.pop("lr_d", None)  # `--lr` alone sets both rates, as on a new run
+    return Recipe(**{**current, **{k: v for k, v in given.items() if v is not None}})
 
 
 def record_phase(meta: dict, recipe: Recipe) -> int | None:
