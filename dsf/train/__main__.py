@@ -263,8 +263,8 @@ def _loss_weights(sp):
     loss phase), or takes the default shown on a new run (see `recipe.resumed_recipe`)."""
     from .recipe import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR
 
-    def add(flag, help, **kw):
-        sp.add_argument(flag, default=None, help=help + " (left out: the resumed run's value, else %s)" % kw.pop("new"), **kw)
+    def add(flag, text, new, **kw):  # `new`: the value a new run takes when the option is left out
+        sp.add_argument(flag, default=None, help=f"{text} (left out: the resumed run's value, else {new})", **kw)
 
     add("--lambda-fm", "stage 2 feature-matching weight", type=float, new=f"{LAMBDA_FM:g}")
     add("--lambda-l1", "stage 2 pixel-L1 weight", type=float, new=f"{LAMBDA_L1:g}")
