@@ -153,7 +153,7 @@ def test_resume_bank_and_export(tmp_path):
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
                                     "local_weights": {}, "lambda_id": 0.0, "lr_d": 3e-5, "d_noise": 0.2,
-                                    "lambda_ssim": 5.0, "refine_share": 0.5}
+                                    "lambda_ssim": 5.0, "refine_share": 0.5, "ema_decay": 0.0}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     logged = [json.loads(l) for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose([r["lr"] for r in logged[-3:]], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -565,3 +565,62 @@ def test_a_resumed_run_keeps_its_recipe_unless_options_change_it(tmp_path, monke
     assert seen["recipe"] == dataclasses.replace(shipped, lr_decay_steps=0)
     assert "stage2 recipe: λ_FM 5, λ_L1 400, λ_local 100 (eye1, eye2, nose ×4, mouth, remainder), λ_id 10, lr 5e-05 (D 1.25e-05)" \
         in capsys.readouterr().out
+
+
+def test_weight_average_follows_the_weights_rides_in_the_checkpoint_and_is_exported(tmp_path, capsys):
+    """`--ema-decay d`: after each step the average moves (1 − d) of the way to the weights
+    (BatchNorm statistics too); a run that switches it on starts it at its weights; the
+    checkpoint keeps it; export takes it unless `--live-weights`."""
+    import argparse
+
+    from dsf.params import load_model
+    from dsf.train.__main__ import cmd_export, parser
+    from dsf.train.average import WeightAverage
+    from dsf.train.bank import build_bank
+    from dsf.train.recipe import Recipe
+    from dsf.train.stage1 import train_stage1
+    from dsf.train.stage2 import build_stage2, load_stage2, train_stage2
+
+    live = build_stage2(CFG)[0]
+    average = WeightAverage.resume(live, build_stage2(CFG)[0], 0.75, tmp_path / "no_checkpoint.npz")
+    start = _snapshot(average.copies)
+    assert start["generator"].keys() == _snapshot(live)["generator"].keys()
+    for k, m in live.items():
+        for n, v in m.state_dict().items():
+            np.testing.assert_array_equal(start[k][n], v.numpy())
+        for v in m.parameters():
+            v.update(v + 1.0)
+    average.update()
+    moved = _snapshot(average.copies)
+    for k in start:
+        for n in ("conv.0.conv_block.2.running_var", "fc.0.weight") if k != "generator" else start[k]:
+            np.testing.assert_allclose(moved[k][n], start[k][n] + 0.25, rtol=1e-5, atol=1e-5)
+
+    pack = _pack(16)
+    out, kw = tmp_path / "run", dict(pack=pack, val=_pack(8, 5), progress=False, batch=8)
+    train_stage1(None, CFG, out, epochs=1, max_steps=1, **kw)
+    build_bank(None, CFG, out, pack=pack, progress=False)
+    train_stage2(None, CFG, out, epochs=9, max_steps=1, **kw)
+    with pytest.raises(ValueError, match="no weight average"):
+        load_stage2(out, CFG, average=True)
+    m = train_stage2(None, CFG, out, epochs=9, max_steps=2, recipe=Recipe(ema_decay=0.5), **kw)
+    assert m["loss_phases"][-1]["ema_decay"] == 0.5 and m["step"] == 3
+    kept, last = load_stage2(out, CFG, average=True), load_stage2(out, CFG)
+    name = "model.1.weight"
+    assert not np.allclose(kept["generator"].state_dict()[name].numpy(), last["generator"].state_dict()[name].numpy())
+
+    def exported(*flags):
+        cmd_export(parser().parse_args(["export", "--out", str(out), "--params", str(tmp_path / "p"), *flags]), CFG)
+        _, nets, _, info = load_model(tmp_path / "p")
+        return nets["generator"].state_dict()[name].numpy(), info["model_card"]
+
+    weights, card = exported()
+    np.testing.assert_allclose(weights, kept["generator"].state_dict()[name].numpy(), rtol=2e-3, atol=2e-3)
+    assert "moving average of their weights" in card and "weights averaged (EMA decay 0.5)" in card
+    weights, card = exported("--live-weights")
+    np.testing.assert_allclose(weights, last["generator"].state_dict()[name].numpy(), rtol=2e-3, atol=2e-3)
+    assert "the weights of the last step" in card
+    for bad in ("1", "-0.1", "x"):
+        with pytest.raises(SystemExit):
+            parser().parse_args(["stage2", "--data", "d", "--out", "o", "--ema-decay", bad])
+        assert "expected a decay in [0, 1)" in capsys.readouterr().err

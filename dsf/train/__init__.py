@@ -15,8 +15,10 @@
   photos with a pix2pixHD multi-scale discriminator: LSGAN + feature matching + L1. There is
   no VGG perceptual loss: no pretrained perceptual network is available offline.
   `recipe.Recipe` holds the losses' weights, the learning rates and the schedule (the kit's
-  departures — locality, identity and structure losses, instance noise — are off by default).
-- `export`: the trained networks and banks → `dsf.params.save_model` (fp16) with a model card.
+  departures — locality, identity and structure losses, instance noise, a weight average
+  (`average`) — are off by default).
+- `export`: the trained networks (a run's weight average when it keeps one) and banks →
+  `dsf.params.save_model` (fp16) with a model card.
 
 Every stage is seeded and resumable (`<out>/<stage>/checkpoint.npz`, rewritten every N steps
 and at each epoch end; restarting continues from the saved step), logs its losses per step

@@ -97,7 +97,7 @@ def cmd_stage2(args, cfg):
     return meta
 
 
-def model_card(out: Path, cfg: Config) -> str:
+def model_card(out: Path, cfg: Config, average: bool = False) -> str:
     from .checkpoint import read_meta
 
     m1 = read_meta(out / "stage1" / "checkpoint.npz") or {}
@@ -117,6 +117,7 @@ def model_card(out: Path, cfg: Config) -> str:
   matching + λ_L1·L1; {phases}): {m2.get('step', '?')} steps of batch {m2.get('batch', '?')}, {ep2:.2f} epochs,
   {m2.get('seconds', 0) / 60:.0f} min. No VGG perceptual loss: no pretrained perceptual network was
   available offline, so pixel L1 stands in for it.
+- Feature decoders and generator: {"the moving average of their weights (EMA)" if average else "the weights of the last step"}.
 - Weights and bank vectors stored as float16.
 - Reproduce: `python -m dsf.train all --data data/prepared_{cfg.canvas} --preset {cfg.name} --out runs/{cfg.name}`.
 """
@@ -132,15 +133,24 @@ def cmd_export(args, cfg):
 
     out = Path(args.out)
     nets = build_networks(cfg)
-    trained = {**load_encoders(out, cfg, run_init(out)), **load_stage2(out, cfg)}
+    average = exports_average(out, cfg, getattr(args, "live_weights", False))
+    trained = {**load_encoders(out, cfg, run_init(out)), **load_stage2(out, cfg, average)}
     for k, m in trained.items():
         nets[k].load_state_dict({n: v.numpy() for n, v in m.state_dict().items()})
     banks = load_banks(out / "bank.npz")
-    folder = save_model(args.params, cfg, nets, banks, model_card=model_card(out, cfg), dtype="float16", overwrite=True,
+    folder = save_model(args.params, cfg, nets, banks, model_card=model_card(out, cfg, average), dtype="float16", overwrite=True,
                         training={"discriminator": load_discriminator(out, cfg)})
     size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
     _log(f"exported to {folder} ({size / 1e6:.1f} MB)")
     return folder
+
+
+def exports_average(out: Path, cfg: Config, live_weights: bool) -> bool:
+    """Whether `export` takes run `out`'s weight average (it keeps one and `--live-weights` is not given)."""
+    from .average import has_average
+    from .stage2 import build_stage2
+
+    return not live_weights and has_average(out / "stage2" / "checkpoint.npz", build_stage2(cfg)[0])
 
 
 def cmd_all(args, cfg):
@@ -218,6 +228,15 @@ def _share(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text}") from None
 
 
+def _ema_decay(text: str) -> float:
+    from .recipe import check_ema_decay
+
+    try:
+        return check_ema_decay(float(text))
+    except ValueError:  # also text that is not a number
+        raise argparse.ArgumentTypeError(f"expected a decay in [0, 1), e.g. 0.999, got {text}") from None
+
+
 def _parts(text: str) -> tuple:
     from .recipe import check_parts
 
@@ -249,7 +268,8 @@ def phase_text(ph: dict) -> str:
             + f"lr {ph.get('lr', 2e-4):g}" + (f" (D {ph['lr_d']:g})" if ph.get("lr_d", ph.get("lr")) != ph.get("lr") else "")
             + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
             + (f", instance noise σ {ph['d_noise']:g}" if ph.get("d_noise") else "")
-            + (f", {ph['refine_share']:.0%} of latents refined" if ph.get("refine_share") else ""))
+            + (f", {ph['refine_share']:.0%} of latents refined" if ph.get("refine_share") else "")
+            + (f", weights averaged (EMA decay {ph['ema_decay']:g})" if ph.get("ema_decay") else ""))
 
 
 def _local_parts_text(phase: dict) -> str:
@@ -284,6 +304,9 @@ def _loss_weights(sp):
     add("--refine-share", "share of each part's training latents blended toward their leave-one-out "
         "projection at a random refine in [0, 1], so the networks learn the latents that refine gives at "
         "inference (the kit's departure; 0: the paper's training)", type=_share, new="0")
+    add("--ema-decay", "keep a moving average of the feature decoders' and generator's weights, this much "
+        "of it kept per step (e.g. 0.999: about the last 1,000 steps); export exports it (the kit's "
+        "departure; 0: none)", type=_ema_decay, new="0")
     add("--lr-decay-steps", "decay the stage 2 learning rate linearly to 0 over N steps from the phase's "
         "start, then stop; a finished run trained on (--extend) starts without it", type=int, new="0")
 
@@ -344,6 +367,8 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("export")
     _common(sp, data=False)
     sp.add_argument("--params", required=True, help="output parameter folder, e.g. params/compact128")
+    sp.add_argument("--live-weights", action="store_true",
+                    help="export the last step's weights even when the run keeps a weight average (--ema-decay)")
     _all_parser(sub)
     return p
 

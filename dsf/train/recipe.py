@@ -21,8 +21,9 @@ class Recipe:
     """Stage 2's loss weights (λ), the locality loss's parts and per-part multipliers, the
     discriminator's instance noise σ, the share of training latents blended toward their
     projection (`refine_share`, see `stage2.with_refined`), the learning rates (`lr_d` None:
-    `lr`) and the linear decay to 0 over `lr_decay_steps` (0: none). Parts, weights and the
-    share are checked on creation."""
+    `lr`), the linear decay to 0 over `lr_decay_steps` (0: none) and the decay of the weight
+    average (`ema_decay`, see `average`; 0: none). Parts, weights, the share and the average's
+    decay are checked on creation."""
     lambda_fm: float = LAMBDA_FM
     lambda_l1: float = LAMBDA_L1
     lambda_local: float = LAMBDA_LOCAL
@@ -35,11 +36,13 @@ class Recipe:
     lr: float = LR
     lr_d: float | None = None
     lr_decay_steps: int = 0
+    ema_decay: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "local_parts", check_parts(self.local_parts))
         object.__setattr__(self, "local_weights", check_weights(self.local_weights))
         object.__setattr__(self, "refine_share", check_share(self.refine_share))
+        object.__setattr__(self, "ema_decay", check_ema_decay(self.ema_decay))
         if self.lr_d is None:
             object.__setattr__(self, "lr_d", self.lr)
 
@@ -79,6 +82,13 @@ def check_share(share: float) -> float:
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"refine share must lie in [0, 1], got {share!r}")
     return float(share)
+
+
+def check_ema_decay(decay: float) -> float:
+    """The weight average's decay per step as a float in [0, 1) (0: no average); a clear error otherwise."""
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"the weight average's decay must lie in [0, 1), got {decay!r}")
+    return float(decay)
 
 
 def resumed_recipe(given: dict, meta: dict | None) -> Recipe:

@@ -21,7 +21,8 @@ a part's edit should change its own region only (`dsf.components.part_regions`).
 `losses.identity_contrast`: each face should be nearer its own photo than every other training
 photo on the evaluation's identity signature (temperature `ID_TEMPERATURE`). With λ_SSIM > 0
 (the third, `--lambda-ssim`), it also pays λ_SSIM · (1 − SSIM(face, photo)) (`losses.ssim_loss`,
-the evaluation's SSIM): a structure term in place of the perceptual loss. Two Adam optimizers (lr 2e-4, betas
+the evaluation's SSIM): a structure term in place of the perceptual loss. With `--ema-decay`
+(the fourth, `average`), the run also keeps a moving average of the generator-side weights. Two Adam optimizers (lr 2e-4, betas
 0.5/0.999); `--lr-d` gives the discriminator its own rate (a slower D is one lever against a D
 that wins early; the default keeps pix2pixHD's one rate). Each step updates D first, then G
 against the updated D. `--d-noise` σ > 0 adds instance noise (Sønderby et al. 2017): fresh
@@ -44,6 +45,7 @@ import numpy as np
 
 from .. import PARTS
 from ..config import Config
+from .average import PREFIX, WeightAverage, has_average
 from .bank import build_bank, encode_all, load_bank_arrays
 from .checkpoint import read_meta
 from .data import load_split, load_split_or_none, sample_rows
@@ -244,6 +246,9 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
             meta["seconds_before_extend"] = meta["seconds"]
             minutes = minutes + meta["seconds"] / 60  # `minutes` more on top of what was trained
     decay_end = record_phase(meta, recipe)
+    average = WeightAverage.resume(gmods, build_stage2(cfg)[0], recipe.ema_decay, run.checkpoint) if recipe.ema_decay else None
+    if average:
+        run.modules.update(average.modules())
     gallery = photo_signatures(pack["photos"]) if recipe.lambda_id else None
     projected = leave_one_out_projections(bank, cfg.k) if recipe.refine_share else None
     jt.set_global_seed(seed + 7919 + meta["step"])
@@ -256,8 +261,11 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         if projected:
             latents = with_refined(latents, {p: projected[p][rows] for p in PARTS}, recipe.refine_share,
                                    np.random.default_rng((seed, 3, meta["step"])))
-        return train_step(gmods, disc, opt_g, opt_d, latents, pack["sketches"][rows],
-                          pack["photos"][rows], cfg.canvas, recipe, meta["step"], identity=(gallery, rows))
+        losses = train_step(gmods, disc, opt_g, opt_d, latents, pack["sketches"][rows],
+                            pack["photos"][rows], cfg.canvas, recipe, meta["step"], identity=(gallery, rows))
+        if average:
+            average.update()
+        return losses
 
     return run.run(train_rows, Budget(epochs, minutes, until, max_steps, decay_end), n=n,
                    grid=lambda: _grid(gmods, cfg, val_latents, val_sketches, val_photos),
@@ -318,13 +326,17 @@ def load_discriminator(out, cfg: Config):
     return disc
 
 
-def load_stage2(out, cfg: Config) -> dict:
-    """The trained generator-side modules of run `out`, BatchNorm as `cfg.bn_mode` says."""
+def load_stage2(out, cfg: Config, average: bool = False) -> dict:
+    """The trained generator-side modules of run `out` (with `average`: their weight average,
+    see `average`), BatchNorm as `cfg.bn_mode` says."""
     from ..networks import set_batchnorm_mode
     from .checkpoint import load_checkpoint
 
     gmods, disc = build_stage2(cfg)
-    load_checkpoint(Path(out) / "stage2" / "checkpoint.npz", {**gmods, "discriminator": disc}, {})
+    checkpoint = Path(out) / "stage2" / "checkpoint.npz"
+    if average and not has_average(checkpoint, gmods):
+        raise ValueError(f"{checkpoint} keeps no weight average (train stage 2 with --ema-decay)")
+    load_checkpoint(checkpoint, {PREFIX + k: m for k, m in gmods.items()} if average else gmods, {})
     for k, m in gmods.items():
         m.eval()
         if k.startswith("feature_decoder/"):
