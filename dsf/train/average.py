@@ -6,7 +6,8 @@ ProGAN and StyleGAN export it) usually renders better than the weights of the la
 every step, for every weight and BatchNorm statistic of the feature decoders and the
 generator: average ← d · average + (1 − d) · weight. The average rides in the checkpoint as
 the modules `average/<name>` and is what `train export` exports (`--live-weights`: the last
-step's). A run that switches it on starts the average from its current weights.
+step's). A run that switches it on starts the average from its current weights; one resumed
+with it switched off (`--ema-decay 0`) drops it.
 """
 from __future__ import annotations
 
