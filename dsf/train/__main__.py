@@ -219,22 +219,15 @@ def _ink_weight(sp):
                          "fixed when a run starts)")
 
 
-def _share(text: str) -> float:
-    from .recipe import check_share
-
-    try:
-        return check_share(float(text))
-    except ValueError:  # also text that is not a number
-        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text}") from None
-
-
-def _ema_decay(text: str) -> float:
-    from .recipe import check_ema_decay
-
-    try:
-        return check_ema_decay(float(text))
-    except ValueError:  # also text that is not a number
-        raise argparse.ArgumentTypeError(f"expected a decay in [0, 1), e.g. 0.999, got {text}") from None
+def _checked_number(check, expected: str):
+    """An argparse type: the number `check` accepts (it raises ValueError otherwise), else a
+    clear error that says `expected`."""
+    def parse(text: str) -> float:
+        try:
+            return check(float(text))
+        except ValueError:  # also text that is not a number
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}") from None
+    return parse
 
 
 def _parts(text: str) -> tuple:
@@ -281,7 +274,7 @@ def _local_parts_text(phase: dict) -> str:
 def _loss_weights(sp):
     """Stage 2's recipe options. Each left out keeps the resumed run's current value (its last
     loss phase), or takes the default shown on a new run (see `recipe.resumed_recipe`)."""
-    from .recipe import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR
+    from .recipe import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR, check_ema_decay, check_share
 
     def add(flag, text, new, **kw):  # `new`: the value a new run takes when the option is left out
         sp.add_argument(flag, default=None, help=f"{text} (left out: the resumed run's value, else {new})", **kw)
@@ -303,10 +296,11 @@ def _loss_weights(sp):
         "[-1, 1]; 0: none, as in pix2pixHD)", type=float, new="0")
     add("--refine-share", "share of each part's training latents blended toward their leave-one-out "
         "projection at a random refine in [0, 1], so the networks learn the latents that refine gives at "
-        "inference (the kit's departure; 0: the paper's training)", type=_share, new="0")
+        "inference (the kit's departure; 0: the paper's training)",
+        type=_checked_number(check_share, "a share in [0, 1]"), new="0")
     add("--ema-decay", "keep a moving average of the feature decoders' and generator's weights, this much "
         "of it kept per step (e.g. 0.999: about the last 1,000 steps); export exports it (the kit's "
-        "departure; 0: none)", type=_ema_decay, new="0")
+        "departure; 0: none)", type=_checked_number(check_ema_decay, "a decay in [0, 1), e.g. 0.999"), new="0")
     add("--lr-decay-steps", "decay the stage 2 learning rate linearly to 0 over N steps from the phase's "
         "start, then stop; a finished run trained on (--extend) starts without it", type=int, new="0")
 
