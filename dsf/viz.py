@@ -509,5 +509,5 @@ def loss_log_figure(records: list, keys, smooth: int = 50, title: str = "Trainin
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
     fig.suptitle(f"{title} (moving average over up to {smooth} steps)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # keep 0.4 in for the suptitle
     return fig
