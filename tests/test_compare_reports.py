@@ -62,5 +62,5 @@ def test_l1_is_compared_sketch_by_sketch(tmp_path):
     first = _write_report(tmp_path / "a", ranks, l1s=l1s)
     shifted = _write_report(tmp_path / "b", ranks, l1s=l1s + np.array([0.01, 0.02, 0.01, 0.02, 0.01]))
     table = _compare(first, shifted, _write_report(tmp_path / "c", ranks))
-    assert table["L1 − first's, per sketch"] == ["+0.0000 ± 0.0000", "+0.0140 ± 0.0024", "not measured"]
+    assert table["L1 − first's, per sketch"] == ["+0.0000 ± 0.0000", "+0.0140 ± 0.0024 (+5.7 SE)", "not measured"]
     assert table["SSIM − first's, per sketch"] == ["not measured"] * 3

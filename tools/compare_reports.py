@@ -57,7 +57,8 @@ PAIRED = (("l1", False, "L1 − first's, per sketch"), ("ssim", False, "SSIM −
 
 def paired_difference(first: dict, other: dict, metric: str, log: bool) -> str:
     """mean (other − first) over the same sketches ± SE, of log values where `log` (ranks:
-    negative means the true photo ranks higher in `other`)."""
+    negative means the true photo ranks higher in `other`), and the mean in SEs (the campaign's
+    rule reads changes beyond 2 SE as real)."""
     if not np.array_equal(first["ids"], other["ids"]):
         return "other sketches"
     key = f"{metric}/{MODEL}/intact"
@@ -65,8 +66,9 @@ def paired_difference(first: dict, other: dict, metric: str, log: bool) -> str:
         return "not measured"
     f = np.log if log else np.asarray
     d = f(other[key]) - f(first[key])
-    digits = 3 if log else 4
-    return f"{d.mean():+.{digits}f} ± {d.std(ddof=1) / np.sqrt(len(d)):.{digits}f}"
+    digits, se = 3 if log else 4, d.std(ddof=1) / np.sqrt(len(d))
+    in_se = f" ({d.mean() / se:+.1f} SE)" if se > 1e-9 else ""  # not for rounding noise
+    return f"{d.mean():+.{digits}f} ± {se:.{digits}f}{in_se}"
 
 
 def per_image(report_path: str):
