@@ -145,15 +145,15 @@ def test_resume_bank_and_export(tmp_path):
     m = train_stage2(None, CFG, out, epochs=1, batch=8, max_steps=1, extend=True, **kw)  # trains on
     assert m["step"] == 4
     # A new phase: heavier L1, learning rates (D's its own) decaying to 0 over 3 steps, instance
-    # noise, half the latents refined; then the run ends.
+    # noise, half the latents refined, noisy latents; then the run ends.
     m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, **kw,
                      recipe=Recipe(lambda_l1=50, lr=1e-4, lr_decay_steps=3, lr_d=3e-5, d_noise=0.2, lambda_ssim=5.0,
-                                   refine_share=0.5))
+                                   refine_share=0.5, latent_noise=0.1))
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
                                     "local_weights": {}, "lambda_id": 0.0, "lr_d": 3e-5, "d_noise": 0.2,
-                                    "lambda_ssim": 5.0, "refine_share": 0.5, "ema_decay": 0.0}
+                                    "lambda_ssim": 5.0, "refine_share": 0.5, "latent_noise": 0.1, "ema_decay": 0.0}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     logged = [json.loads(l) for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose([r["lr"] for r in logged[-3:]], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -375,6 +375,22 @@ def test_refined_latents_blend_a_share_of_rows_toward_their_projection(capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["stage2", "--data", "d", "--out", "o", "--refine-share", "2"])
     assert "expected a share in [0, 1]" in capsys.readouterr().err
+
+
+def test_latent_noise_scales_with_each_dimensions_spread():
+    """Noisy training latents: σ × each dimension's spread, independent per row and part; σ = 0
+    leaves the latents as they are and a negative σ is refused with a clear error."""
+    from dsf.train.recipe import Recipe
+    from dsf.train.stage2 import with_noise
+
+    lat = {p: np.zeros((4000, 3), np.float32) for p in PARTS}
+    spread = {p: np.array([1.0, 2.0, 0.0], np.float32) for p in PARTS}
+    assert all(np.array_equal(with_noise(lat, spread, 0.0, np.random.default_rng(0))[p], lat[p]) for p in PARTS)
+    out = with_noise(lat, spread, 0.5, np.random.default_rng(0))
+    np.testing.assert_allclose(out["nose"].std(axis=0), [0.5, 1.0, 0.0], atol=0.03)
+    assert out["nose"].dtype == np.float32 and not np.array_equal(out["nose"], out["mouth"])
+    with pytest.raises(ValueError, match="latent noise"):
+        Recipe(latent_noise=-0.1)
 
 
 def test_ink_weighted_l1_counts_strokes_more():

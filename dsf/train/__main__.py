@@ -262,6 +262,7 @@ def phase_text(ph: dict) -> str:
             + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
             + (f", instance noise σ {ph['d_noise']:g}" if ph.get("d_noise") else "")
             + (f", {ph['refine_share']:.0%} of latents refined" if ph.get("refine_share") else "")
+            + (f", latent noise {ph['latent_noise']:g}× spread" if ph.get("latent_noise") else "")
             + (f", weights averaged (EMA decay {ph['ema_decay']:g})" if ph.get("ema_decay") else ""))
 
 
@@ -298,6 +299,9 @@ def _loss_weights(sp):
         "projection at a random refine in [0, 1], so the networks learn the latents that refine gives at "
         "inference (the kit's departure; 0: the paper's training)",
         type=_checked_number(check_share, "a share in [0, 1]"), new="0")
+    add("--latent-noise", "σ of the Gaussian noise added to each training latent, as a share of each latent "
+        "dimension's spread over the bank, so the generator cannot memorise the fixed bank latents (the kit's "
+        "departure; 0: the paper's training)", type=float, new="0")
     add("--ema-decay", "keep a moving average of the feature decoders' and generator's weights, this much "
         "of it kept per step (e.g. 0.999: about the last 1,000 steps); export exports it (the kit's "
         "departure; 0: none)", type=_checked_number(check_ema_decay, "a decay in [0, 1), e.g. 0.999"), new="0")

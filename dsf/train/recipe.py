@@ -20,7 +20,8 @@ LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_ID, LAMBDA_SSIM = 10.0, 100.0, 0.0, 0
 class Recipe:
     """Stage 2's loss weights (λ), the locality loss's parts and per-part multipliers, the
     discriminator's instance noise σ, the share of training latents blended toward their
-    projection (`refine_share`, see `stage2.with_refined`), the learning rates (`lr_d` None:
+    projection (`refine_share`, see `stage2.with_refined`), the noise added to the training
+    latents (`latent_noise`, see `stage2.with_noise`), the learning rates (`lr_d` None:
     `lr`), the linear decay to 0 over `lr_decay_steps` (0: none) and the decay of the weight
     average (`ema_decay`, see `average`; 0: none). Parts, weights, the share and the average's
     decay are checked on creation."""
@@ -33,6 +34,7 @@ class Recipe:
     lambda_ssim: float = LAMBDA_SSIM
     d_noise: float = 0.0
     refine_share: float = 0.0
+    latent_noise: float = 0.0
     lr: float = LR
     lr_d: float | None = None
     lr_decay_steps: int = 0
@@ -42,6 +44,8 @@ class Recipe:
         object.__setattr__(self, "local_parts", check_parts(self.local_parts))
         object.__setattr__(self, "local_weights", check_weights(self.local_weights))
         object.__setattr__(self, "refine_share", check_share(self.refine_share))
+        if not self.latent_noise >= 0:
+            raise ValueError(f"latent noise must be ≥ 0 (a share of each latent dimension's spread); got {self.latent_noise}")
         object.__setattr__(self, "ema_decay", check_ema_decay(self.ema_decay))
         if self.lr_d is None:
             object.__setattr__(self, "lr_d", self.lr)

@@ -189,6 +189,13 @@ def with_refined(latents: dict, projected: dict, share: float, rng) -> dict:
     return out
 
 
+def with_noise(latents: dict, spread: dict, sigma: float, rng) -> dict:
+    """The batch's latents plus Gaussian noise of σ = `sigma` × each latent dimension's spread
+    over the bank (`spread`: part → its standard deviation per dimension): the bank's latents
+    are fixed, so without it the generator sees the same few thousand inputs every epoch."""
+    return {p: (v + sigma * spread[p] * rng.standard_normal(v.shape)).astype(v.dtype) for p, v in latents.items()}
+
+
 def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
     """Held-out sample grid: sketch | generated (the config's inference BatchNorm modes) | photo."""
     from .._jittor import jt
@@ -251,6 +258,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         run.modules.update(average.modules())
     gallery = photo_signatures(pack["photos"]) if recipe.lambda_id else None
     projected = leave_one_out_projections(bank, cfg.k) if recipe.refine_share else None
+    spread = {p: bank[p].std(axis=0) for p in PARTS} if recipe.latent_noise else None
     jt.set_global_seed(seed + 7919 + meta["step"])
 
     def train_rows(rows) -> dict:
@@ -261,6 +269,8 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         if projected:
             latents = with_refined(latents, {p: projected[p][rows] for p in PARTS}, recipe.refine_share,
                                    np.random.default_rng((seed, 3, meta["step"])))
+        if spread:
+            latents = with_noise(latents, spread, recipe.latent_noise, np.random.default_rng((seed, 5, meta["step"])))
         losses = train_step(gmods, disc, opt_g, opt_d, latents, pack["sketches"][rows],
                             pack["photos"][rows], cfg.canvas, recipe, meta["step"], identity=(gallery, rows))
         if average:
