@@ -377,7 +377,7 @@ def test_refined_latents_blend_a_share_of_rows_toward_their_projection(capsys):
     assert "expected a share in [0, 1]" in capsys.readouterr().err
 
 
-def test_latent_noise_scales_with_each_dimensions_spread():
+def test_latent_noise_scales_with_each_dimensions_spread(capsys):
     """Noisy training latents: σ × each dimension's spread, independent per row and part; σ = 0
     leaves the latents as they are and a negative σ is refused with a clear error."""
     from dsf.train.recipe import Recipe
@@ -391,6 +391,11 @@ def test_latent_noise_scales_with_each_dimensions_spread():
     assert out["nose"].dtype == np.float32 and not np.array_equal(out["nose"], out["mouth"])
     with pytest.raises(ValueError, match="latent noise"):
         Recipe(latent_noise=-0.1)
+    from dsf.train.__main__ import parser
+
+    with pytest.raises(SystemExit):
+        parser().parse_args(["stage2", "--data", "d", "--out", "o", "--latent-noise", "-1"])
+    assert "expected a number ≥ 0" in capsys.readouterr().err
 
 
 def test_ink_weighted_l1_counts_strokes_more():

@@ -275,7 +275,7 @@ def _local_parts_text(phase: dict) -> str:
 def _loss_weights(sp):
     """Stage 2's recipe options. Each left out keeps the resumed run's current value (its last
     loss phase), or takes the default shown on a new run (see `recipe.resumed_recipe`)."""
-    from .recipe import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR, check_ema_decay, check_share
+    from .recipe import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR, check_ema_decay, check_latent_noise, check_share
 
     def add(flag, text, new, **kw):  # `new`: the value a new run takes when the option is left out
         sp.add_argument(flag, default=None, help=f"{text} (left out: the resumed run's value, else {new})", **kw)
@@ -301,7 +301,7 @@ def _loss_weights(sp):
         type=_checked_number(check_share, "a share in [0, 1]"), new="0")
     add("--latent-noise", "σ of the Gaussian noise added to each training latent, as a share of each latent "
         "dimension's spread over the bank, so the generator cannot memorise the fixed bank latents (the kit's "
-        "departure; 0: the paper's training)", type=float, new="0")
+        "departure; 0: the paper's training)", type=_checked_number(check_latent_noise, "a number ≥ 0, e.g. 0.2"), new="0")
     add("--ema-decay", "keep a moving average of the feature decoders' and generator's weights, this much "
         "of it kept per step (e.g. 0.999: about the last 1,000 steps); export exports it (the kit's "
         "departure; 0: none)", type=_checked_number(check_ema_decay, "a decay in [0, 1), e.g. 0.999"), new="0")

@@ -44,8 +44,7 @@ class Recipe:
         object.__setattr__(self, "local_parts", check_parts(self.local_parts))
         object.__setattr__(self, "local_weights", check_weights(self.local_weights))
         object.__setattr__(self, "refine_share", check_share(self.refine_share))
-        if not self.latent_noise >= 0:
-            raise ValueError(f"latent noise must be ≥ 0 (a share of each latent dimension's spread); got {self.latent_noise}")
+        object.__setattr__(self, "latent_noise", check_latent_noise(self.latent_noise))
         object.__setattr__(self, "ema_decay", check_ema_decay(self.ema_decay))
         if self.lr_d is None:
             object.__setattr__(self, "lr_d", self.lr)
@@ -86,6 +85,13 @@ def check_share(share: float) -> float:
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"refine share must lie in [0, 1], got {share!r}")
     return float(share)
+
+
+def check_latent_noise(sigma: float) -> float:
+    """The latent noise σ (a share of each latent dimension's spread) as a float ≥ 0; a clear error otherwise."""
+    if not sigma >= 0.0:
+        raise ValueError(f"latent noise must be ≥ 0 (a share of each latent dimension's spread), got {sigma!r}")
+    return float(sigma)
 
 
 def check_ema_decay(decay: float) -> float:
