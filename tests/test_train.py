@@ -145,15 +145,17 @@ def test_resume_bank_and_export(tmp_path):
     m = train_stage2(None, CFG, out, epochs=1, batch=8, max_steps=1, extend=True, **kw)  # trains on
     assert m["step"] == 4
     # A new phase: heavier L1, learning rates (D's its own) decaying to 0 over 3 steps, instance
-    # noise, half the latents refined, noisy latents; then the run ends.
+    # noise, half the latents refined, noisy latents, half the faces from augmented sketches;
+    # then the run ends.
     m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, **kw,
                      recipe=Recipe(lambda_l1=50, lr=1e-4, lr_decay_steps=3, lr_d=3e-5, d_noise=0.2, lambda_ssim=5.0,
-                                   refine_share=0.5, latent_noise=0.1))
+                                   refine_share=0.5, latent_noise=0.1, augment_share=0.5))
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
                                     "local_weights": {}, "lambda_id": 0.0, "lr_d": 3e-5, "d_noise": 0.2,
-                                    "lambda_ssim": 5.0, "refine_share": 0.5, "latent_noise": 0.1, "ema_decay": 0.0}
+                                    "lambda_ssim": 5.0, "refine_share": 0.5, "latent_noise": 0.1,
+                                    "augment_share": 0.5, "ema_decay": 0.0}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     logged = [json.loads(l) for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose([r["lr"] for r in logged[-3:]], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -396,6 +398,41 @@ def test_latent_noise_scales_with_each_dimensions_spread(capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["stage2", "--data", "d", "--out", "o", "--latent-noise", "-1"])
     assert "expected a number ≥ 0" in capsys.readouterr().err
+
+
+def test_augmented_faces_are_other_drawings_encoded_afresh(capsys):
+    """--augment-share: the chosen rows get an augmented sketch and that sketch's latents under
+    the encoders, the others stay; share 0 changes nothing; a share outside [0, 1] is refused
+    with a clear error."""
+    from dsf.networks import set_batchnorm_mode
+    from dsf.train.bank import encode_all
+    from dsf.train.recipe import Recipe
+    from dsf.train.stage1 import build_stage1
+    from dsf.train.stage2 import with_augmented
+
+    encoders = build_stage1(CFG)
+    for m in encoders.values():
+        set_batchnorm_mode(m, "eval")
+    sketches = _sketches(16, 2)
+    latents = encode_all(encoders, sketches, progress=False)
+    same, same_sketches = with_augmented(latents, sketches, encoders, 0.0, np.random.default_rng(0))
+    assert same_sketches is sketches and same is latents
+    out, drawn = with_augmented(latents, sketches, encoders, 0.5, np.random.default_rng(0))
+    changed = np.flatnonzero([not np.array_equal(a, b) for a, b in zip(drawn, sketches)])
+    assert 3 <= len(changed) <= 13 and drawn.dtype == np.uint8  # about half, drawn row by row
+    kept = np.setdiff1d(np.arange(16), changed)
+    fresh = encode_all(encoders, drawn[changed], progress=False)
+    for p in PARTS:
+        np.testing.assert_array_equal(out[p][kept], latents[p][kept])
+        np.testing.assert_allclose(out[p][changed], fresh[p], rtol=1e-5, atol=1e-5)
+        assert not np.allclose(out[p][changed], latents[p][changed])
+    with pytest.raises(ValueError, match="augment share"):
+        Recipe(augment_share=1.5)
+    from dsf.train.__main__ import parser
+
+    with pytest.raises(SystemExit):
+        parser().parse_args(["stage2", "--data", "d", "--out", "o", "--augment-share", "-0.5"])
+    assert "expected a share in [0, 1]" in capsys.readouterr().err
 
 
 def test_ink_weighted_l1_counts_strokes_more():

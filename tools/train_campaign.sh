@@ -16,6 +16,7 @@
 #   SSIM=200 ...                                          # with the structure (1 − SSIM) loss
 #   REFINE=0.5 ...                                        # half the latents refined (--refine-share)
 #   LATENT_NOISE=0.2 ...                                  # noisy training latents (--latent-noise)
+#   AUGMENT=0.5 ...                                       # half the faces from augmented sketches (--augment-share)
 #   EMA=0.999 ...                                         # keep (and export) a weight average (--ema-decay)
 #
 # start:    stage 1 from the shipped auto-encoders (ink-weighted L1, sources balanced ∝ √size)
@@ -40,7 +41,8 @@ STAGE2=(--data "$DATA" --out "$RUN" --balance 0)
 option() { [ -z "${!1:-}" ] || STAGE2+=("$2" "${!1}"); }
 option FM --lambda-fm; option L1 --lambda-l1; option LOCAL --lambda-local; option LOCAL_PARTS --local-parts
 option LOCAL_WEIGHTS --local-weights; option ID --lambda-id; option SSIM --lambda-ssim
-option REFINE --refine-share; option LATENT_NOISE --latent-noise; option LR --lr; option LR_D --lr-d; option D_NOISE --d-noise
+option REFINE --refine-share; option LATENT_NOISE --latent-noise; option AUGMENT --augment-share
+option LR --lr; option LR_D --lr-d; option D_NOISE --d-noise
 option EMA --ema-decay; option DECAY --lr-decay-steps; option UNTIL --until
 
 [ -f "$DATA/pack_train.npz" ] || python -m dsf.data prepare --source ../shared/data --out "$DATA" --size 128

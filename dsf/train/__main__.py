@@ -263,6 +263,7 @@ def phase_text(ph: dict) -> str:
             + (f", instance noise σ {ph['d_noise']:g}" if ph.get("d_noise") else "")
             + (f", {ph['refine_share']:.0%} of latents refined" if ph.get("refine_share") else "")
             + (f", latent noise {ph['latent_noise']:g}× spread" if ph.get("latent_noise") else "")
+            + (f", {ph['augment_share']:.0%} of sketches augmented" if ph.get("augment_share") else "")
             + (f", weights averaged (EMA decay {ph['ema_decay']:g})" if ph.get("ema_decay") else ""))
 
 
@@ -302,6 +303,10 @@ def _loss_weights(sp):
     add("--latent-noise", "σ of the Gaussian noise added to each training latent, as a share of each latent "
         "dimension's spread over the bank, so the generator cannot memorise the fixed bank latents (the kit's "
         "departure; 0: the paper's training)", type=_checked_number(check_latent_noise, "a number ≥ 0, e.g. 0.2"), new="0")
+    add("--augment-share", "share of each batch's faces whose latents the frozen encoders compute afresh from an "
+        "augmented copy of the sketch (stage 1's pen width, small warp and dropped strokes; the discriminator "
+        "sees that copy), so the generator learns many drawings of each face, not one fixed latent (the kit's "
+        "departure; 0: the paper's training)", type=_checked_number(check_share, "a share in [0, 1]"), new="0")
     add("--ema-decay", "keep a moving average of the feature decoders' and generator's weights, this much "
         "of it kept per step (e.g. 0.999: about the last 1,000 steps); export exports it (the kit's "
         "departure; 0: none)", type=_checked_number(check_ema_decay, "a decay in [0, 1), e.g. 0.999"), new="0")

@@ -21,7 +21,8 @@ class Recipe:
     """Stage 2's loss weights (λ), the locality loss's parts and per-part multipliers, the
     discriminator's instance noise σ, the share of training latents blended toward their
     projection (`refine_share`, see `stage2.with_refined`), the noise added to the training
-    latents (`latent_noise`, see `stage2.with_noise`), the learning rates (`lr_d` None:
+    latents (`latent_noise`, see `stage2.with_noise`), the share of training faces encoded
+    afresh from an augmented sketch (`augment_share`, see `stage2.with_augmented`), the learning rates (`lr_d` None:
     `lr`), the linear decay to 0 over `lr_decay_steps` (0: none) and the decay of the weight
     average (`ema_decay`, see `average`; 0: none). Parts, weights, the share and the average's
     decay are checked on creation."""
@@ -35,6 +36,7 @@ class Recipe:
     d_noise: float = 0.0
     refine_share: float = 0.0
     latent_noise: float = 0.0
+    augment_share: float = 0.0
     lr: float = LR
     lr_d: float | None = None
     lr_decay_steps: int = 0
@@ -43,7 +45,8 @@ class Recipe:
     def __post_init__(self):
         object.__setattr__(self, "local_parts", check_parts(self.local_parts))
         object.__setattr__(self, "local_weights", check_weights(self.local_weights))
-        object.__setattr__(self, "refine_share", check_share(self.refine_share))
+        object.__setattr__(self, "refine_share", check_share(self.refine_share, "refine share"))
+        object.__setattr__(self, "augment_share", check_share(self.augment_share, "augment share"))
         object.__setattr__(self, "latent_noise", check_latent_noise(self.latent_noise))
         object.__setattr__(self, "ema_decay", check_ema_decay(self.ema_decay))
         if self.lr_d is None:
@@ -80,10 +83,11 @@ def check_weights(weights: dict) -> dict:
     return {p: float(weights[p]) for p in PARTS if p in weights}
 
 
-def check_share(share: float) -> float:
-    """The refine share as a float in [0, 1]; a clear error otherwise (NaN included)."""
+def check_share(share: float, name: str = "share") -> float:
+    """A share (the refine or augment share, `name` in the error) as a float in [0, 1]; a clear
+    error otherwise (NaN included)."""
     if not 0.0 <= share <= 1.0:
-        raise ValueError(f"refine share must lie in [0, 1], got {share!r}")
+        raise ValueError(f"{name} must lie in [0, 1], got {share!r}")
     return float(share)
 
 

@@ -27,7 +27,9 @@ the evaluation's SSIM): a structure term in place of the perceptual loss. With `
 that wins early; the default keeps pix2pixHD's one rate). Each step updates D first, then G
 against the updated D. `--d-noise` σ > 0 adds instance noise (Sønderby et al. 2017): fresh
 N(0, σ²) on every image the discriminator sees, real and generated alike (images in [−1, 1]),
-so that it cannot win on details finer than the noise.
+so that it cannot win on details finer than the noise. `--latent-noise` and `--augment-share`
+vary the fixed bank latents (`with_noise`, `with_augmented`): on its training sketches a model
+trained without them reproduces the very photo, on held-out ones it does not.
 
 λ_FM = 10 is pix2pixHD's. λ_L1 defaults to 100 (pix2pix's pixel-L1 weight): with pix2pixHD's 10,
 the kit's first 2 epochs at canvas 128 were dominated by feature matching against a
@@ -48,7 +50,7 @@ from ..config import Config
 from .average import PREFIX, WeightAverage, has_average
 from .bank import build_bank, encode_all, load_bank_arrays
 from .checkpoint import read_meta
-from .data import load_split, load_split_or_none, sample_rows
+from .data import augment_all, load_split, load_split_or_none, sample_rows
 from .recipe import Recipe, record_phase
 from .runner import Budget, StageRun, new_meta
 from .stage1 import BETAS, load_encoders
@@ -196,6 +198,23 @@ def with_noise(latents: dict, spread: dict, sigma: float, rng) -> dict:
     return {p: (v + sigma * spread[p] * rng.standard_normal(v.shape)).astype(v.dtype) for p, v in latents.items()}
 
 
+def with_augmented(latents: dict, sketches: np.ndarray, encoders: dict, share: float, rng) -> tuple[dict, np.ndarray]:
+    """The batch's latents and sketches with a `share` of the faces (drawn row by row) replaced by
+    an augmented copy of the sketch (`data.augment_all`: pen width, small warp, dropped strokes)
+    and its latents under the frozen `encoders`: another drawing of the same face, where the bank
+    holds one fixed latent per face."""
+    rows = np.flatnonzero(rng.uniform(size=len(sketches)) < share)
+    if not len(rows):
+        return latents, sketches
+    sketches = sketches.copy()
+    sketches[rows] = augment_all(sketches[rows], rng)
+    fresh = encode_all(encoders, sketches[rows], progress=False)
+    out = {p: v.copy() for p, v in latents.items()}
+    for p in PARTS:
+        out[p][rows] = fresh[p]
+    return out, sketches
+
+
 def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
     """Held-out sample grid: sketch | generated (the config's inference BatchNorm modes) | photo."""
     from .._jittor import jt
@@ -259,20 +278,24 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     gallery = photo_signatures(pack["photos"]) if recipe.lambda_id else None
     projected = leave_one_out_projections(bank, cfg.k) if recipe.refine_share else None
     spread = {p: bank[p].std(axis=0) for p in PARTS} if recipe.latent_noise else None
+    encoders = load_encoders(out, cfg, init) if recipe.augment_share else None
     jt.set_global_seed(seed + 7919 + meta["step"])
 
     def train_rows(rows) -> dict:
         # meta["step"] is already this step's number; the rate falls to 0 at the decay's end.
         scale = 1.0 if decay_end is None else max(0.0, (decay_end - meta["step"] + 1) / recipe.lr_decay_steps)
         opt_g.lr, opt_d.lr = recipe.lr * scale, recipe.lr_d * scale
-        latents = {p: bank[p][rows] for p in PARTS}
+        latents, sketches = {p: bank[p][rows] for p in PARTS}, pack["sketches"][rows]
+        if encoders:
+            latents, sketches = with_augmented(latents, sketches, encoders, recipe.augment_share,
+                                               np.random.default_rng((seed, 6, meta["step"])))
         if projected:
             latents = with_refined(latents, {p: projected[p][rows] for p in PARTS}, recipe.refine_share,
                                    np.random.default_rng((seed, 3, meta["step"])))
         if spread:
             latents = with_noise(latents, spread, recipe.latent_noise, np.random.default_rng((seed, 5, meta["step"])))
-        losses = train_step(gmods, disc, opt_g, opt_d, latents, pack["sketches"][rows],
-                            pack["photos"][rows], cfg.canvas, recipe, meta["step"], identity=(gallery, rows))
+        losses = train_step(gmods, disc, opt_g, opt_d, latents, sketches, pack["photos"][rows], cfg.canvas,
+                            recipe, meta["step"], identity=(gallery, rows))
         if average:
             average.update()
         return losses
