@@ -23,9 +23,9 @@ class Recipe:
     projection (`refine_share`, see `stage2.with_refined`), the noise added to the training
     latents (`latent_noise`, see `stage2.with_noise`), the share of training faces encoded
     afresh from an augmented sketch (`augment_share`, see `stage2.with_augmented`), the
-    learning rates (`lr_d` None: `lr`), the linear decay to 0 over `lr_decay_steps` (0: none) and the decay of the weight
-    average (`ema_decay`, see `average`; 0: none). Parts, weights, the share and the average's
-    decay are checked on creation."""
+    learning rates (`lr_d` None: `lr`), the linear decay to 0 over `lr_decay_steps` (0: none)
+    and the decay of the weight average (`ema_decay`, see `average`; 0: none). Parts, weights,
+    the share and the average's decay are checked on creation."""
     lambda_fm: float = LAMBDA_FM
     lambda_l1: float = LAMBDA_L1
     lambda_local: float = LAMBDA_LOCAL

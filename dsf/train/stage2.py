@@ -30,7 +30,8 @@ N(0, σ²) on every image the discriminator sees, real and generated alike (imag
 so that it cannot win on details finer than the noise. `--latent-noise` and `--augment-share`
 vary the fixed bank latents (`with_noise`, `with_augmented`), against memorisation: on its
 training sketches the shipped model reproduces the very photo, on held-out ones it does not
-(`tools/memorisation.py`; latent noise up to 0.4 of the spread did not change that).
+(`tools/memorisation.py`; neither latent noise up to 0.4 of the spread nor re-drawing half of
+the sketches changed that, though the re-drawn sketches bought pixel accuracy).
 
 λ_FM = 10 is pix2pixHD's. λ_L1 defaults to 100 (pix2pix's pixel-L1 weight): with pix2pixHD's 10,
 the kit's first 2 epochs at canvas 128 were dominated by feature matching against a
