@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dsf.config import PARTS
-from dsf.evaluate import evaluate, gaussian_window, l1, l1_at_photo_colour, ssim, ssim_map, subset_indices
+from dsf.evaluate import evaluate, gaussian_window, l1, l1_at_photo_colour, l1_chroma, ssim, ssim_map, subset_indices
 
 from conftest import TINY, drawn_face
 
@@ -57,6 +57,18 @@ def test_l1_at_photo_colour_forgives_overall_colour_only():
     assert l1_at_photo_colour(mirrored, photo) == pytest.approx(l1(mirrored, photo))
     np.testing.assert_allclose(l1_at_photo_colour(np.stack([tinted, photo]), np.stack([photo, photo])),
                                [l1_at_photo_colour(tinted, photo), 0.0], atol=1e-12)
+
+
+def test_l1_chroma_counts_a_cast_not_lightness():
+    photo = _smooth_img()
+    darker = photo - 0.08  # darker in every channel alike: no cast (the test image stays ≥ 0)
+    green = np.clip(photo + np.array([-0.05, 0.1, -0.05]) * (photo < 0.85), 0, 1)
+    assert l1_chroma(photo, photo) == 0.0
+    assert l1_chroma(darker, photo) == pytest.approx(0.0, abs=1e-12)
+    assert l1_chroma(green, photo) > 0.05
+    assert l1(darker, photo) > l1(green, photo)  # while plain L1 ranks them the other way
+    np.testing.assert_allclose(l1_chroma(np.stack([green, photo]), np.stack([photo, photo])),
+                               [l1_chroma(green, photo), 0.0], atol=1e-12)
 
 
 def test_ssim_symmetric_and_bounded():
@@ -210,6 +222,7 @@ def test_evaluate_end_to_end(packs_and_pipeline, tmp_path):
     for r in saved["rows"]:
         assert 0.0 <= r["l1"]["mean"] <= 1.0
         assert 0.0 <= r["l1_photo_colour"]["mean"] <= r["l1"]["mean"] + 0.05  # the mean shift is L2's optimum, not L1's
+        assert 0.0 <= r["l1_chroma"]["mean"] <= 2 * r["l1"]["mean"]
         assert -1.0 <= r["ssim"]["mean"] <= 1.0
         assert 0.0 <= r["face_rate"] <= 1.0
         assert r["n"] == 4

@@ -275,6 +275,41 @@ def test_identity_loss_prefers_a_face_like_its_own_photo():
     assert identity_contrast(faces * 0.5 + 0.2, gallery, [0, 1, 2, 3], 0.1, 16).item() == pytest.approx(right, abs=1e-4)
 
 
+def test_neutral_identity_gradient_keeps_the_loss_and_moves_lightness_only():
+    """`--id-gradient neutral`: the same loss value, with a gradient equal in R, G and B (BT.601's
+    own is 0.299 : 0.587 : 0.114, which pushed green hardest and cast colour)."""
+    from dsf.evaluate.metrics import identity_signature
+    from dsf.train.__main__ import parser
+    from dsf.train.losses import identity_contrast
+    from dsf.train.recipe import Recipe, record_phase, resumed_recipe
+
+    rng = np.random.default_rng(4)
+    photos = rng.integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
+    gallery = jt.array(identity_signature(photos[::-1].copy(), 16))  # faces match other photos: a real push
+    faces = jt.array(photos.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
+    grads = {}
+    for neutral in (False, True):
+        loss = identity_contrast(faces, gallery, [0, 1, 2, 3], 0.1, 16, neutral=neutral)
+        grads[neutral] = (loss.item(), jt.grad(loss, faces).numpy())
+    assert grads[True][0] == pytest.approx(grads[False][0], rel=1e-6)
+    g = grads[True][1]
+    np.testing.assert_allclose(g[:, 1], g[:, 0], atol=1e-9)
+    np.testing.assert_allclose(g[:, 2], g[:, 0], atol=1e-9)
+    bt601 = grads[False][1]
+    np.testing.assert_allclose(bt601[:, 1], bt601[:, 0] * 0.587 / 0.299, rtol=1e-4, atol=1e-9)
+    assert np.abs(g).max() > 0
+    assert Recipe().id_gradient == "bt601" and Recipe(id_gradient="neutral").as_phase()["id_gradient"] == "neutral"
+    with pytest.raises(ValueError, match="identity gradient must be one of bt601, neutral"):
+        Recipe(id_gradient="lab")
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--id-gradient", "neutral"]).id_gradient == "neutral"
+    meta = {"step": 0}  # recorded as a phase, and kept when the run resumes without restating it
+    record_phase(meta, Recipe(lambda_id=100))
+    meta["step"] = 5
+    record_phase(meta, Recipe(lambda_id=100, id_gradient="neutral"))
+    assert [ph["id_gradient"] for ph in meta["loss_phases"]] == ["bt601", "neutral"]
+    assert resumed_recipe({}, meta).id_gradient == "neutral"
+
+
 def test_identity_loss_is_optional_recorded_and_trains():
     from dsf.train.__main__ import parser
     from dsf.train.recipe import Recipe, record_phase

@@ -32,6 +32,7 @@ def figures(report: dict) -> dict:
         "SSIM": f"{model['ssim']['mean']:.4f}",
         "L1 at the photo's mean colour (oracle)": f"{model['l1_photo_colour']['mean']:.4f}"
                                                   if "l1_photo_colour" in model else "not measured",
+        "chroma L1 (colour cast)": f"{model['l1_chroma']['mean']:.4f}" if "l1_chroma" in model else "not measured",
         "identity top-1 / top-5": " / ".join(f"{100 * identity[k]:.1f} %" for k in ("top1", "top5")),
         "identity median rank": f"{identity['median_rank']:.1f} of {identity['gallery']}",
         "identity (edges) top-5, median": f"{100 * edges['top5']:.1f} %, {edges['median_rank']:.1f}" if edges
@@ -51,6 +52,7 @@ def per_part(report: dict, section: str, fmt) -> str:
 
 
 PAIRED = (("l1", False, "L1 − first's, per sketch"), ("ssim", False, "SSIM − first's, per sketch"),
+          ("l1_chroma", False, "chroma L1 − first's, per sketch"),
           ("rank", True, "identity log(rank/first's)"), ("rank_edges", True, "identity (edges) log(rank/first's)"))
 """(per-image metric, compared as logs?, row name) of the sketch-by-sketch rows."""
 

@@ -28,9 +28,9 @@ Outputs in `--out` (default `runs/eval_<params folder name>`): `report.md`, `rep
 from .evaluation import REFINES, Options, evaluate
 from .faces import DETECTOR_SIZE, face_detector
 from .metrics import (SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, gaussian_window, identity_ranks, identity_signature,
-                      l1, l1_at_photo_colour, region_change, ssim, ssim_map, to_float, top_k_rate)
+                      l1, l1_at_photo_colour, l1_chroma, region_change, ssim, ssim_map, to_float, top_k_rate)
 from .scoring import subset_indices
 
 __all__ = ["REFINES", "Options", "evaluate", "DETECTOR_SIZE", "face_detector", "SSIM_K1", "SSIM_K2", "SSIM_SIGMA",
-           "SSIM_WINDOW", "gaussian_window", "identity_ranks", "identity_signature", "l1", "l1_at_photo_colour",
+           "SSIM_WINDOW", "gaussian_window", "identity_ranks", "identity_signature", "l1", "l1_at_photo_colour", "l1_chroma",
            "region_change", "ssim", "ssim_map", "to_float", "top_k_rate", "subset_indices"]

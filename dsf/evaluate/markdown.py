@@ -62,7 +62,8 @@ def header(rep: dict) -> list:
         f"σ = {ssim['sigma']}, K1 = {ssim['k1']}, K2 = {ssim['k2']}, per RGB channel and averaged, valid positions "
         f"(higher is better). Values: mean ± standard error over images."
         + (f" L1 at the photo's mean colour: {rep['metrics']['l1_photo_colour']}."
-           if "l1_photo_colour" in rep["metrics"] else ""),
+           if "l1_photo_colour" in rep["metrics"] else "")
+        + (f" Chroma L1: {rep['metrics']['l1_chroma']}." if "l1_chroma" in rep["metrics"] else ""),
         f"- face rate: {rep['metrics']['face_rate']['detector']}, images upscaled to "
         f"{rep['metrics']['face_rate']['input_size']}²; on the real test photos: "
         f"{_rate(rep['face_rate_real_photos'])}",
@@ -74,12 +75,13 @@ def header(rep: dict) -> list:
 def score_table(rep: dict) -> list:
     """Report lines: L1 / SSIM / face rate per method and sketch setting."""
     titles = setting_titles(rep)
-    lines = ["| method | sketch | L1 ↓ | SSIM ↑ | face rate ↑ | n | L1 at the photo's mean colour (oracle) ↓ |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| method | sketch | L1 ↓ | SSIM ↑ | face rate ↑ | n | L1 at the photo's mean colour (oracle) ↓ "
+             "| chroma L1 ↓ |", "|---|---|---|---|---|---|---|---|"]
     for r in rep["rows"]:
         oracle = _fmt(r["l1_photo_colour"]) if "l1_photo_colour" in r else "—"
+        chroma = _fmt(r["l1_chroma"]) if "l1_chroma" in r else "—"
         lines.append(f"| {r['method']} | {titles[r['setting']]} | {_fmt(r['l1'])} | {_fmt(r['ssim'])} | "
-                     f"{_rate(r['face_rate'])} | {r['n']} | {oracle} |")
+                     f"{_rate(r['face_rate'])} | {r['n']} | {oracle} | {chroma} |")
     return lines
 
 

@@ -81,6 +81,15 @@ def l1_at_photo_colour(a, b):
     return float(d[0]) if single else d
 
 
+def l1_chroma(a, b):
+    """Mean absolute difference of the chroma (each pixel's RGB minus its channel mean) of `a`
+    and `b` on [0, 1], over pixels and channels: the colour error with lightness taken out, so a
+    cast (green hair, pink skin) counts and a face only lighter or darker than its photo does not."""
+    x, y, single = _pair(a, b)
+    d = np.abs((x - x.mean(axis=3, keepdims=True)) - (y - y.mean(axis=3, keepdims=True))).mean(axis=(1, 2, 3))
+    return float(d[0]) if single else d
+
+
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
     """1-D normalised Gaussian taps; the 2-D window is its outer product (separable)."""
     t = np.arange(size) - (size - 1) / 2

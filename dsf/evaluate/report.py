@@ -23,6 +23,8 @@ DEFINITIONS = {
     "l1_photo_colour": "L1 after shifting each RGB channel of the image to its photo's mean (clipped to [0, 1]): "
                        "an oracle, the error left when the overall colour (skin, light, background), which a line "
                        "sketch does not carry, is known",
+    "l1_chroma": "L1 of the chroma (each pixel's RGB minus its channel mean) of image and photo: the colour "
+                 "error with lightness taken out (a colour cast)",
     "identity": f"cosine similarity of {SIGNATURE_SIDE}x{SIGNATURE_SIDE} BT.601 grey thumbnails (block means), "
                 "zero-mean and unit-norm; rank of the true photo among all evaluated test photos",
     "identity_edges": f"the same with the gradient magnitude of {EDGE_SIDE}x{EDGE_SIDE} grey thumbnails (contours, "
@@ -66,7 +68,8 @@ def score_rows(scorer, ev, refines) -> list:
             edges, rec["rank_edges"] = identity(rec["edge_signature"], edge_gallery, truth[ev.sets[s].positions])
             rows.append({"method": m, "setting": s, "refine": float(m.split("=")[1]) if m.startswith("model") else None,
                          "n": len(ev.sets[s].positions), "l1": stats(rec["l1"]),
-                         "l1_photo_colour": stats(rec["l1_photo_colour"]), "ssim": stats(rec["ssim"]),
+                         "l1_photo_colour": stats(rec["l1_photo_colour"]),
+                         "l1_chroma": stats(rec["l1_chroma"]), "ssim": stats(rec["ssim"]),
                          "face_rate": None if rec["face"] is None else float(rec["face"].mean()),
                          "identity": ident, "identity_edges": edges})
     return rows
@@ -228,7 +231,7 @@ def per_image_arrays(ev, scorer) -> dict:
     if "real" in ev.faces:
         arrays["face/real photo"] = ev.faces["real"]
     for (key, s), rec in scorer.per_image.items():
-        for metric in ("l1", "l1_photo_colour", "ssim", "face", "rank", "rank_edges"):
+        for metric in ("l1", "l1_photo_colour", "l1_chroma", "ssim", "face", "rank", "rank_edges"):
             if rec.get(metric) is not None:
                 arrays[f"{metric}/{key}/{s}"] = rec[metric]
     return arrays

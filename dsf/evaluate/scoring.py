@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import PARTS
 from .batches import blend_all, encode_all, pad, project_all
-from .metrics import EDGE_SIDE, SIGNATURE_SIDE, edge_signature, identity_signature, l1, l1_at_photo_colour, ssim
+from .metrics import EDGE_SIDE, SIGNATURE_SIDE, edge_signature, identity_signature, l1, l1_at_photo_colour, l1_chroma, ssim
 
 SETTINGS = ("intact", "strokes_removed")
 BUDGET_SHARE = {"intact": 0.8, "strokes_removed": 1.0}
@@ -118,7 +118,7 @@ class Scorer:
                 self.shown.setdefault((key, setting), {})[int(p)] = images[j]
 
     def _record(self, m):
-        return {"l1": np.zeros(m), "l1_photo_colour": np.zeros(m), "ssim": np.zeros(m),
+        return {"l1": np.zeros(m), "l1_photo_colour": np.zeros(m), "l1_chroma": np.zeros(m), "ssim": np.zeros(m),
                 "signature": np.zeros((m, SIGNATURE_SIDE ** 2), np.float32),
                 "edge_signature": np.zeros((m, (EDGE_SIDE - 1) ** 2), np.float32),
                 "face": None if self.detect is None else np.zeros(m, bool)}
@@ -127,6 +127,7 @@ class Scorer:
         t = time.perf_counter()
         rec["l1"][rows] = l1(images, targets)
         rec["l1_photo_colour"][rows] = l1_at_photo_colour(images, targets)
+        rec["l1_chroma"][rows] = l1_chroma(images, targets)
         rec["ssim"][rows] = ssim(images, targets, dtype=np.float32)
         rec["signature"][rows] = identity_signature(images)
         rec["edge_signature"][rows] = edge_signature(images)

@@ -256,7 +256,8 @@ def phase_text(ph: dict) -> str:
     recipe's `as_phase()`) as the logs and model cards write it."""
     return (f"λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}, "
             + (f"λ_local {ph['lambda_local']:g} ({_local_parts_text(ph)}), " if ph.get("lambda_local") else "")
-            + (f"λ_id {ph['lambda_id']:g}, " if ph.get("lambda_id") else "")
+            + (f"λ_id {ph['lambda_id']:g}" + (" (gradient neutral in colour), " if ph.get("id_gradient") == "neutral"
+                                               else ", ") if ph.get("lambda_id") else "")
             + (f"λ_SSIM {ph['lambda_ssim']:g}, " if ph.get("lambda_ssim") else "")
             + f"lr {ph.get('lr', 2e-4):g}" + (f" (D {ph['lr_d']:g})" if ph.get("lr_d", ph.get("lr")) != ph.get("lr") else "")
             + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
@@ -276,7 +277,8 @@ def _local_parts_text(phase: dict) -> str:
 def _loss_weights(sp):
     """Stage 2's recipe options. Each left out keeps the resumed run's current value (its last
     loss phase), or takes the default shown on a new run (see `recipe.resumed_recipe`)."""
-    from .recipe import LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR, check_ema_decay, check_latent_noise, check_share
+    from .recipe import (ID_GRADIENTS, LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR, check_ema_decay,
+                         check_latent_noise, check_share)
 
     def add(flag, text, new, **kw):  # `new`: the value a new run takes when the option is left out
         sp.add_argument(flag, default=None, help=f"{text} (left out: the resumed run's value, else {new})", **kw)
@@ -290,6 +292,9 @@ def _loss_weights(sp):
         type=_weights, new="none")
     add("--lambda-id", "stage 2 identity loss weight: each face nearer its own photo than other training "
         "photos (the kit's departure; 0: the paper's losses)", type=float, new=f"{LAMBDA_ID:g}")
+    add("--id-gradient", "how the identity loss's gradient reaches R, G and B: bt601, its BT.601 grey's own "
+        "(green pushed hardest, which cast colour at λ_id 100), or neutral, the channel mean's (the same loss "
+        "value; it moves lightness, not colour)", choices=ID_GRADIENTS, new=ID_GRADIENTS[0])
     add("--lambda-ssim", "stage 2 structure loss weight: 1 − SSIM(face, photo), the evaluation's SSIM "
         "(the kit's departure; 0: the paper's losses)", type=float, new=f"{LAMBDA_SSIM:g}")
     add("--lr", "stage 2 learning rate (both Adams, unless --lr-d sets the discriminator's)", type=float, new=f"{LR:g}")

@@ -24,6 +24,11 @@ to every other training photo, on the identity signatures of `dsf.evaluate.metri
 face, which may look like every photo a little; this term pays for looking like the wrong one.
 Because it trains on the very signature the evaluation's identity rank uses (on other faces),
 an identity gain from it is checked against L1, SSIM and the pictures, not believed alone.
+BT.601 grey weighs green 0.587, red 0.299 and blue 0.114, so the signature's own gradient
+pushes green twice as hard as red and five times blue: at λ_id 100 the faces took a colour cast
+(green hair, pink skin). `neutral=True` keeps the loss value and hands its gradient to the three
+channels alike (straight-through: the value of BT.601 grey, the gradient of the channel mean),
+so the push changes lightness, not colour.
 
 `ssim_loss` is the kit's structure loss (not in the paper, off by default): 1 − SSIM, computed
 exactly as the evaluation's `dsf.evaluate.metrics.ssim` (per RGB channel, Gaussian window,
@@ -77,21 +82,27 @@ def feature_matching(fake_outputs: list, real_outputs: list) -> jt.Var:
     return total
 
 
-def signature(images: jt.Var, side: int) -> jt.Var:
+def signature(images: jt.Var, side: int, neutral: bool = False) -> jt.Var:
     """B×3×H×W images → B×side² identity signatures (differentiable), as
     `dsf.evaluate.metrics.identity_signature`: BT.601 grey, side×side block means, zero mean,
-    unit norm. The images' value range does not matter (offset and scale cancel)."""
+    unit norm. The images' value range does not matter (offset and scale cancel). `neutral`:
+    the same values, with the gradient of the channel mean (equal in R, G and B)."""
     b, _, h, w = images.shape
     grey = 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]
+    if neutral:
+        mean = images.mean(1)
+        grey = mean + (grey - mean).detach()
     small = grey.reshape(b, side, h // side, side, w // side).mean(4).mean(2).reshape(b, side * side)
     small = small - small.mean(1, keepdims=True)
     return small / ((small * small).sum(1, keepdims=True) + 1e-12).sqrt()
 
 
-def identity_contrast(faces: jt.Var, gallery: jt.Var, own, temperature: float, side: int) -> jt.Var:
+def identity_contrast(faces: jt.Var, gallery: jt.Var, own, temperature: float, side: int,
+                      neutral: bool = False) -> jt.Var:
     """InfoNCE over a gallery of photo signatures (N×side², constants): mean over the faces of
-    −log softmax(similarity / temperature)[own photo], `own[i]` = face i's row in `gallery`."""
-    logits = jt.matmul(signature(faces, side), gallery.transpose(1, 0)) / temperature
+    −log softmax(similarity / temperature)[own photo], `own[i]` = face i's row in `gallery`;
+    `neutral`: the faces' signature gradient equal in R, G and B (see `signature`)."""
+    logits = jt.matmul(signature(faces, side, neutral), gallery.transpose(1, 0)) / temperature
     return jt.nn.cross_entropy_loss(logits, jt.array(np.asarray(own, np.int32)))
 
 

@@ -14,6 +14,9 @@ from .. import PARTS
 
 LR = 2e-4
 LAMBDA_FM, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_ID, LAMBDA_SSIM = 10.0, 100.0, 0.0, 0.0, 0.0
+ID_GRADIENTS = ("bt601", "neutral")
+"""How the identity loss's gradient reaches R, G and B: BT.601 grey's own (0.299, 0.587, 0.114),
+or the channel mean's, equal in all three (`losses.signature`)."""
 
 
 @dataclass(frozen=True)
@@ -23,9 +26,10 @@ class Recipe:
     projection (`refine_share`, see `stage2.with_refined`), the noise added to the training
     latents (`latent_noise`, see `stage2.with_noise`), the share of training faces encoded
     afresh from an augmented sketch (`augment_share`, see `stage2.with_augmented`), the
-    learning rates (`lr_d` None: `lr`), the linear decay to 0 over `lr_decay_steps` (0: none)
+    learning rates (`lr_d` None: `lr`), how the identity loss's gradient reaches the colour
+    channels (`id_gradient`, one of `ID_GRADIENTS`), the linear decay to 0 over `lr_decay_steps` (0: none)
     and the decay of the weight average (`ema_decay`, see `average`; 0: none). Parts, weights,
-    the share and the average's decay are checked on creation."""
+    the share, the identity gradient and the average's decay are checked on creation."""
     lambda_fm: float = LAMBDA_FM
     lambda_l1: float = LAMBDA_L1
     lambda_local: float = LAMBDA_LOCAL
@@ -33,6 +37,7 @@ class Recipe:
     local_weights: dict = field(default_factory=dict)
     lambda_id: float = LAMBDA_ID
     lambda_ssim: float = LAMBDA_SSIM
+    id_gradient: str = ID_GRADIENTS[0]
     d_noise: float = 0.0
     refine_share: float = 0.0
     latent_noise: float = 0.0
@@ -49,6 +54,7 @@ class Recipe:
         object.__setattr__(self, "augment_share", check_share(self.augment_share, "augment share"))
         object.__setattr__(self, "latent_noise", check_latent_noise(self.latent_noise))
         object.__setattr__(self, "ema_decay", check_ema_decay(self.ema_decay))
+        object.__setattr__(self, "id_gradient", check_id_gradient(self.id_gradient))
         if self.lr_d is None:
             object.__setattr__(self, "lr_d", self.lr)
 
@@ -60,7 +66,8 @@ class Recipe:
 
     def as_phase(self) -> dict:
         """The recipe as a `meta["loss_phases"]` entry (JSON types), without its `from_step`."""
-        phase = {k: float(v) for k, v in asdict(self).items() if k not in ("local_parts", "local_weights", "lr_decay_steps")}
+        phase = {k: v if isinstance(v, str) else float(v) for k, v in asdict(self).items()
+                 if k not in ("local_parts", "local_weights", "lr_decay_steps")}
         return {**phase, "lr_decay_steps": int(self.lr_decay_steps), "local_parts": list(self.local_parts),
                 "local_weights": dict(self.local_weights)}
 
@@ -103,6 +110,13 @@ def check_ema_decay(decay: float) -> float:
     if not 0.0 <= decay < 1.0:
         raise ValueError(f"the weight average's decay must lie in [0, 1), got {decay!r}")
     return float(decay)
+
+
+def check_id_gradient(name: str) -> str:
+    """The identity gradient's name, one of `ID_GRADIENTS`; a clear error otherwise."""
+    if name not in ID_GRADIENTS:
+        raise ValueError(f"the identity gradient must be one of {', '.join(ID_GRADIENTS)}; got {name!r}")
+    return name
 
 
 def resumed_recipe(given: dict, meta: dict | None) -> Recipe:
