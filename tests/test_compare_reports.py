@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("eye1", "eye2", "nose", "mouth", "remainder")
 
 
-def _write_report(folder: Path, ranks, effects: bool = True, edge_ranks=None, l1s=None) -> Path:
+def _write_report(folder: Path, ranks, effects: bool = True, edge_ranks=None, l1s=None, positions=None) -> Path:
+    """A minimal report; `positions`: the processing order its per-image rows are kept in (rows
+    given in sketch order are stored in that order)."""
     folder.mkdir()
     stat = {"mean": 0.2, "sem": 0.001}
     model = {"method": "model r=0.5", "setting": "intact", "l1": stat, "ssim": stat,
@@ -24,10 +26,11 @@ def _write_report(folder: Path, ranks, effects: bool = True, edge_ranks=None, l1
         report["locality"] = {p: {"ratio": 3.0} for p in PARTS}
         report["refine_response"] = {p: {"inside": {"mean": 8.0}} for p in PARTS}
     (folder / "report.json").write_text(json.dumps(report))
-    np.savez(folder / "per_image.npz", ids=np.arange(len(ranks)).astype(str),
-             **{"rank/model r=0.5/intact": np.asarray(ranks, float)},
-             **({} if edge_ranks is None else {"rank_edges/model r=0.5/intact": np.asarray(edge_ranks, float)}),
-             **({} if l1s is None else {"l1/model r=0.5/intact": np.asarray(l1s, float)}))
+    rows = np.arange(len(ranks)) if positions is None else np.asarray(positions)
+    np.savez(folder / "per_image.npz", ids=np.arange(len(ranks)).astype(str), **{"positions/intact": rows},
+             **{"rank/model r=0.5/intact": np.asarray(ranks, float)[rows]},
+             **({} if edge_ranks is None else {"rank_edges/model r=0.5/intact": np.asarray(edge_ranks, float)[rows]}),
+             **({} if l1s is None else {"l1/model r=0.5/intact": np.asarray(l1s, float)[rows]}))
     return folder / "report.json"
 
 
@@ -64,3 +67,12 @@ def test_l1_is_compared_sketch_by_sketch(tmp_path):
     table = _compare(first, shifted, _write_report(tmp_path / "c", ranks))
     assert table["L1 − first's, per sketch"] == ["+0.0000 ± 0.0000", "+0.0140 ± 0.0024 (+5.7 SE)", "not measured"]
     assert table["SSIM − first's, per sketch"] == ["not measured"] * 3
+
+
+def test_rows_are_matched_by_sketch_not_by_processing_order(tmp_path):
+    ranks, l1s = np.array([1, 3, 7, 20, 100]), np.array([0.10, 0.20, 0.15, 0.30, 0.25])
+    first = _write_report(tmp_path / "a", ranks, l1s=l1s)
+    reordered = _write_report(tmp_path / "b", ranks, l1s=l1s, positions=[3, 0, 4, 1, 2])  # same faces
+    table = _compare(first, reordered)
+    assert table["L1 − first's, per sketch"] == ["+0.0000 ± 0.0000"] * 2
+    assert table["identity log(rank/first's)"] == ["+0.000 ± 0.000"] * 2

@@ -74,8 +74,17 @@ def paired_difference(first: dict, other: dict, metric: str, log: bool) -> str:
 
 
 def per_image(report_path: str):
+    """The report's per-image values, each intact row put in sketch order: a report keeps them in
+    processing order ("positions/intact"), which differs between evaluations run with other
+    options (the robustness subset goes first), so rows are matched by sketch, not by place."""
     path = Path(report_path).with_name("per_image.npz")
-    return dict(np.load(path)) if path.is_file() else None
+    if not path.is_file():
+        return None
+    arrays = dict(np.load(path))
+    if "positions/intact" in arrays:
+        order = np.argsort(arrays["positions/intact"], kind="stable")
+        arrays = {k: v[order] if k.endswith("/intact") else v for k, v in arrays.items()}
+    return arrays
 
 
 if __name__ == "__main__":
