@@ -256,8 +256,8 @@ def phase_text(ph: dict) -> str:
     recipe's `as_phase()`) as the logs and model cards write it."""
     return (f"λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}, "
             + (f"λ_local {ph['lambda_local']:g} ({_local_parts_text(ph)}), " if ph.get("lambda_local") else "")
-            + (f"λ_id {ph['lambda_id']:g}" + (" (gradient neutral in colour), " if ph.get("id_gradient") == "neutral"
-                                               else ", ") if ph.get("lambda_id") else "")
+            + (f"λ_id {ph['lambda_id']:g}{' (gradient neutral in colour)' * (ph.get('id_gradient') == 'neutral')}, "
+               if ph.get("lambda_id") else "")
             + (f"λ_SSIM {ph['lambda_ssim']:g}, " if ph.get("lambda_ssim") else "")
             + f"lr {ph.get('lr', 2e-4):g}" + (f" (D {ph['lr_d']:g})" if ph.get("lr_d", ph.get("lr")) != ph.get("lr") else "")
             + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
