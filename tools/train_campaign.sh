@@ -19,6 +19,7 @@
 #   LATENT_NOISE=0.2 ...                                  # noisy training latents (--latent-noise)
 #   AUGMENT=0.5 ...                                       # half the faces from augmented sketches (--augment-share)
 #   EMA=0.999 ...                                         # keep (and export) a weight average (--ema-decay)
+#   STEPS=3348 ...                                        # stop after this many steps of this call (--max-steps)
 #
 # start:    stage 1 from the shipped auto-encoders (ink-weighted L1, sources balanced ∝ √size)
 #           for STAGE1_MIN minutes, the bank, then stage 2 (fresh feature decoders and
@@ -44,7 +45,7 @@ option FM --lambda-fm; option L1 --lambda-l1; option LOCAL --lambda-local; optio
 option LOCAL_WEIGHTS --local-weights; option ID --lambda-id; option ID_GRADIENT --id-gradient; option SSIM --lambda-ssim
 option REFINE --refine-share; option LATENT_NOISE --latent-noise; option AUGMENT --augment-share
 option LR --lr; option LR_D --lr-d; option D_NOISE --d-noise
-option EMA --ema-decay; option DECAY --lr-decay-steps; option UNTIL --until
+option EMA --ema-decay; option DECAY --lr-decay-steps; option UNTIL --until; option STEPS --max-steps
 
 [ -f "$DATA/pack_train.npz" ] || python -m dsf.data prepare --source ../shared/data --out "$DATA" --size 128
 case "$MODE" in
