@@ -76,3 +76,60 @@ def test_rows_are_matched_by_sketch_not_by_processing_order(tmp_path):
     table = _compare(first, reordered)
     assert table["L1 − first's, per sketch"] == ["+0.0000 ± 0.0000"] * 2
     assert table["identity log(rank/first's)"] == ["+0.000 ± 0.000"] * 2
+
+
+def _judged_report(folder: Path, l1s, edge_ranks, locality: float | None = 3.6, ssim: float = 0.47) -> Path:
+    """A report with what the shipping rule reads: per-sketch L1, SSIM, chroma L1, both identity
+    ranks and the robustness rows, the locality ratios (None: not measured) and the checks."""
+    folder.mkdir()
+    n, stat = len(l1s), {"mean": float(np.mean(l1s)), "sem": 0.001}
+    model = {"method": "model r=0.5", "setting": "intact", "l1": stat, "ssim": {"mean": ssim, "sem": 0.001},
+             "identity": {"top1": 0.1, "top5": 0.2, "median_rank": 5.0, "gallery": n},
+             "identity_edges": {"top1": 0.1, "top5": 0.3, "median_rank": 5.0, "gallery": n}}
+    report = {"rows": [model], "checks": {"removed_r=1_minus_r=0_l1": {"mean": -0.005, "sem": 0.001},
+                                          "win_rate_vs_mean_face_ssim": 0.9}}
+    if locality is not None:
+        report["locality"] = {p: {"ratio": locality} for p in PARTS}
+    (folder / "report.json").write_text(json.dumps(report))
+    wobble = np.linspace(-1, 1, n)  # per-sketch spread, so each paired difference has an SE
+    arrays = {"l1": np.asarray(l1s, float), "ssim": ssim + 0.01 * wobble, "l1_chroma": 0.04 + 0.001 * wobble,
+              "rank": 10 + 5 * wobble, "rank_edges": np.asarray(edge_ranks, float)}
+    np.savez(folder / "per_image.npz", ids=np.arange(n).astype(str), **{"positions/intact": np.arange(n)},
+             **{f"{k}/model r=0.5/intact": v for k, v in arrays.items()},
+             **{f"l1/model r={r}/strokes_removed": np.asarray(l1s, float) - 0.005 * r for r in (0, 1)},
+             **{"positions/strokes_removed": np.arange(n)})
+    return folder / "report.json"
+
+
+def _rule(*reports) -> list[str]:
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "compare_reports.py"), "--rule", *map(str, reports)],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.strip() for line in out.split("\nrule: ")[1].splitlines()[1:]]
+
+
+def test_rule_ships_a_small_cost_inside_the_margins_for_a_real_gain(tmp_path):
+    rng = np.random.default_rng(0)
+    l1s, ranks = 0.17 + 0.02 * rng.random(200), rng.integers(1, 100, 200).astype(float)
+    shipped = _judged_report(tmp_path / "a", l1s, ranks)
+    candidate = _judged_report(tmp_path / "b", l1s + 0.0005 + 0.0002 * rng.standard_normal(200), ranks * 0.8,
+                               locality=3.5)
+    lines = _rule(shipped, candidate)
+    assert lines[-1] == "verdict: passes"
+    assert "gains: edge identity" in lines[-2]
+
+
+def test_rule_fails_a_cost_beyond_the_margin_however_large_the_gain(tmp_path):
+    rng = np.random.default_rng(0)
+    l1s, ranks = 0.17 + 0.02 * rng.random(200), rng.integers(1, 100, 200).astype(float)
+    shipped = _judged_report(tmp_path / "a", l1s, ranks)
+    candidate = _judged_report(tmp_path / "b", l1s + 0.003, ranks * 0.5)
+    lines = _rule(shipped, candidate)
+    assert "FAILS: L1 within +0.0018" in lines and lines[-1] == "verdict: fails"
+
+
+def test_rule_will_not_judge_a_light_evaluation(tmp_path):
+    rng = np.random.default_rng(0)
+    l1s, ranks = 0.17 + 0.02 * rng.random(200), rng.integers(1, 100, 200).astype(float)
+    lines = _rule(_judged_report(tmp_path / "a", l1s, ranks), _judged_report(tmp_path / "b", l1s, ranks * 0.8, locality=None))
+    assert "not measured: every part's locality ≥ 3.0" in lines
+    assert lines[-1] == "verdict: cannot be judged (a gate is not measured)"

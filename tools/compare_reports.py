@@ -7,7 +7,14 @@ compared sketch by sketch with the first report's (same sketches): the mean diff
 log ranks: log(rank / first's rank)) ± its standard error, so a change can be told from noise —
 identity by the grey signature and, where both reports have it, by the edge signature no model
 trains on.
+
+    python tools/compare_reports.py --rule runs/eval_shipped/report.json runs/eval_X/report.json
+
+With --rule, each later report is also judged by the campaign's shipping rule against the first
+(the shipped model, full evaluations: docs/campaign.md, thirtieth period): gate by gate, then
+the verdict.
 """
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -57,20 +64,78 @@ PAIRED = (("l1", False, "L1 − first's, per sketch"), ("ssim", False, "SSIM −
 """(per-image metric, compared as logs?, row name) of the sketch-by-sketch rows."""
 
 
+def per_sketch(images: dict, metric: str, log: bool):
+    """The intact model's per-sketch values of `metric` (logs where `log`), or None; metric
+    "robustness": L1 at refine 1 minus at refine 0 with strokes removed (negative: refine helps)."""
+    if metric == "robustness":
+        keys = [f"l1/model r={r}/strokes_removed" for r in (1, 0)]
+        return images[keys[0]] - images[keys[1]] if all(k in images for k in keys) else None
+    key = f"{metric}/{MODEL}/intact"
+    return None if key not in images else np.log(images[key]) if log else np.asarray(images[key])
+
+
+def paired(first: dict, other: dict, metric: str, log: bool = False):
+    """(mean, SE) of other − first over the same sketches; None where either lacks the metric or
+    they hold other sketches."""
+    a, b = per_sketch(first, metric, log), per_sketch(other, metric, log)
+    if a is None or b is None or len(a) != len(b) or len(a) < 2 or not np.array_equal(first["ids"], other["ids"]):
+        return None
+    d = b - a
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
 def paired_difference(first: dict, other: dict, metric: str, log: bool) -> str:
     """mean (other − first) over the same sketches ± SE, of log values where `log` (ranks:
     negative means the true photo ranks higher in `other`), and the mean in SEs (the campaign's
     rule reads changes beyond 2 SE as real)."""
     if not np.array_equal(first["ids"], other["ids"]):
         return "other sketches"
-    key = f"{metric}/{MODEL}/intact"
-    if key not in first or key not in other:
+    p = paired(first, other, metric, log)
+    if p is None:
         return "not measured"
-    f = np.log if log else np.asarray
-    d = f(other[key]) - f(first[key])
-    digits, se = 3 if log else 4, d.std(ddof=1) / np.sqrt(len(d))
-    in_se = f" ({d.mean() / se:+.1f} SE)" if se > 1e-9 else ""  # not for rounding noise
-    return f"{d.mean():+.{digits}f} ± {se:.{digits}f}{in_se}"
+    (mean, se), digits = p, 3 if log else 4
+    in_se = f" ({mean / se:+.1f} SE)" if se > 1e-9 else ""  # not for rounding noise
+    return f"{mean:+.{digits}f} ± {se:.{digits}f}{in_se}"
+
+
+MARGIN = 0.01
+"""The rule's non-inferiority margin: L1 and chroma L1 may rise, SSIM fall, by 1 % of the first
+report's L1 / SSIM (at the paired difference's 2-SE bound)."""
+SSIM_TARGET, LOCALITY_MIN, LOCALITY_MEAN_DROP = 0.46, 3.0, 0.15
+
+
+def rule(first_report: dict, first: dict, report: dict, other: dict) -> list[str]:
+    """The campaign's shipping rule for `report` against the first (docs/campaign.md, thirtieth
+    period): one line per gate, the gains beyond 2 SE, and the verdict last."""
+    z = {name: (p[0] / p[1] if p and p[1] > 0 else None) for name, p in (
+        ("L1", paired(first, other, "l1")), ("SSIM", paired(first, other, "ssim")),
+        ("grey identity", paired(first, other, "rank", log=True)),
+        ("edge identity", paired(first, other, "rank_edges", log=True)),
+        ("robustness", paired(first, other, "robustness")))}
+    gains = [n for n, v in z.items() if v is not None and (v > 2 if n == "SSIM" else v < -2)]
+    l1, ssim, chroma = (paired(first, other, m) for m in ("l1", "ssim", "l1_chroma"))
+    l1_margin, ssim_margin = MARGIN * row(first_report)["l1"]["mean"], MARGIN * row(first_report)["ssim"]["mean"]
+    ratios = [report["locality"][p]["ratio"] for p in PARTS] if "locality" in report else None
+    shipped_mean = np.mean([first_report["locality"][p]["ratio"] for p in PARTS]) if "locality" in first_report else None
+    robust = report["checks"]["removed_r=1_minus_r=0_l1"]
+    edges_limit = 1 if gains == ["SSIM"] else 2
+    gates = {
+        f"edge identity no more than {edges_limit} SE worse": None if z["edge identity"] is None
+        else z["edge identity"] <= edges_limit,
+        f"L1 within +{l1_margin:.4f}": None if l1 is None else l1[0] + 2 * l1[1] <= l1_margin,
+        f"SSIM within −{ssim_margin:.4f} and ≥ {SSIM_TARGET}": None if ssim is None
+        else ssim[0] - 2 * ssim[1] >= -ssim_margin and row(report)["ssim"]["mean"] >= SSIM_TARGET,
+        f"chroma L1 within +{l1_margin:.4f}": None if chroma is None else chroma[0] + 2 * chroma[1] <= l1_margin,
+        f"every part's locality ≥ {LOCALITY_MIN}": None if ratios is None else min(ratios) >= LOCALITY_MIN,
+        f"mean locality ≥ first's − {LOCALITY_MEAN_DROP}": None if ratios is None or shipped_mean is None
+        else np.mean(ratios) >= shipped_mean - LOCALITY_MEAN_DROP,
+        "robustness: refine 1 beats 0 by ≥ 2 SE": robust["mean"] <= -2 * robust["sem"],
+        "better beyond 2 SE on something": bool(gains)}
+    lines = [f"  {'ok' if ok else 'not measured' if ok is None else 'FAILS'}: {gate}" for gate, ok in gates.items()]
+    lines.append("  gains: " + (", ".join(f"{n} {z[n]:+.1f} SE" for n in gains) or "none"))
+    verdict = ("passes" if all(gates.values()) else
+               "fails" if False in gates.values() else "cannot be judged (a gate is not measured)")
+    return lines + [f"  verdict: {verdict}"]
 
 
 def per_image(report_path: str):
@@ -81,15 +146,20 @@ def per_image(report_path: str):
     if not path.is_file():
         return None
     arrays = dict(np.load(path))
-    if "positions/intact" in arrays:
-        order = np.argsort(arrays["positions/intact"], kind="stable")
-        arrays = {k: v[order] if k.endswith("/intact") else v for k, v in arrays.items()}
+    for setting in [k.split("/", 1)[1] for k in arrays if k.startswith("positions/")]:
+        order = np.argsort(arrays[f"positions/{setting}"], kind="stable")
+        arrays.update({k: v[order] for k, v in arrays.items() if k.endswith(f"/{setting}")})
     return arrays
 
 
 if __name__ == "__main__":
-    reports = [(path, figures(json.load(open(path)))) for path in sys.argv[1:]]
-    images = [per_image(path) for path, _ in reports]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("reports", nargs="+", help="report.json files; the first is the reference")
+    parser.add_argument("--rule", action="store_true", help="judge each later report by the shipping rule")
+    args = parser.parse_args()
+    loaded = [json.load(open(path)) for path in args.reports]
+    reports = [(path, figures(report)) for path, report in zip(args.reports, loaded)]
+    images = [per_image(path) for path in args.reports]
     if images[0] is not None:
         for (_, f), other in zip(reports, images):
             for metric, log, name in PAIRED:
@@ -98,3 +168,9 @@ if __name__ == "__main__":
     for key in reports[0][1]:
         print(f"{key:{width}s}" + "".join(f" | {f[key]:>32s}" for _, f in reports))
     print(" " * width + "".join(f" | {p[-32:]:>32s}" for p, _ in reports))
+    if args.rule:
+        if images[0] is None or None in images:
+            sys.exit("--rule needs each report's per_image.npz beside it")
+        for path, report, other in zip(args.reports[1:], loaded[1:], images[1:]):
+            print(f"\nrule: {path} against {args.reports[0]}")
+            print("\n".join(rule(loaded[0], images[0], report, other)))
