@@ -87,9 +87,11 @@ def _judged_report(folder: Path, l1s, edge_ranks, locality: float | None = 3.6, 
              "identity": {"top1": 0.1, "top5": 0.2, "median_rank": 5.0, "gallery": n},
              "identity_edges": {"top1": 0.1, "top5": 0.3, "median_rank": 5.0, "gallery": n}}
     report = {"rows": [model], "checks": {"removed_r=1_minus_r=0_l1": {"mean": -0.005, "sem": 0.001},
-                                          "win_rate_vs_mean_face_ssim": 0.9}}
+                                          "win_rate_vs_mean_face_ssim": 0.9}, "n_robust": n}
     if locality is not None:
         report["locality"] = {p: {"ratio": locality} for p in PARTS}
+    else:  # a light evaluation: no effects, one sketch with strokes removed
+        report["n_robust"] = 1
     (folder / "report.json").write_text(json.dumps(report))
     wobble = np.linspace(-1, 1, n)  # per-sketch spread, so each paired difference has an SE
     arrays = {"l1": np.asarray(l1s, float), "ssim": ssim + 0.01 * wobble, "l1_chroma": 0.04 + 0.001 * wobble,
@@ -132,4 +134,5 @@ def test_rule_will_not_judge_a_light_evaluation(tmp_path):
     l1s, ranks = 0.17 + 0.02 * rng.random(200), rng.integers(1, 100, 200).astype(float)
     lines = _rule(_judged_report(tmp_path / "a", l1s, ranks), _judged_report(tmp_path / "b", l1s, ranks * 0.8, locality=None))
     assert "not measured: every part's locality ≥ 3.0" in lines
+    assert "not measured: robustness: refine 1 beats 0 by ≥ 2 SE" in lines
     assert lines[-1] == "verdict: cannot be judged (a gate is not measured)"

@@ -129,7 +129,8 @@ def rule(first_report: dict, first: dict, report: dict, other: dict) -> list[str
         f"every part's locality ≥ {LOCALITY_MIN}": None if ratios is None else min(ratios) >= LOCALITY_MIN,
         f"mean locality ≥ first's − {LOCALITY_MEAN_DROP}": None if ratios is None or shipped_mean is None
         else np.mean(ratios) >= shipped_mean - LOCALITY_MEAN_DROP,
-        "robustness: refine 1 beats 0 by ≥ 2 SE": robust["mean"] <= -2 * robust["sem"],
+        "robustness: refine 1 beats 0 by ≥ 2 SE": None if report.get("n_robust", 0) < 2  # a light evaluation
+        else robust["mean"] <= -2 * robust["sem"],
         "better beyond 2 SE on something": bool(gains)}
     lines = [f"  {'ok' if ok else 'not measured' if ok is None else 'FAILS'}: {gate}" for gate, ok in gates.items()]
     lines.append("  gains: " + (", ".join(f"{n} {z[n]:+.1f} SE" for n in gains) or "none"))
