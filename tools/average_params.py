@@ -1,11 +1,13 @@
-"""Average two parameter folders fine-tuned from the same model (a "model soup").
+"""Average parameter folders fine-tuned from the same model (a "model soup").
 
-    python tools/average_params.py runs/export_X params/compact128 --out runs/export_soup --weight 0.5
+    python tools/average_params.py params/compact128 runs/export_X --out runs/export_soup --weight 0.3
+    python tools/average_params.py A B C --out runs/export_soup3 --weight 0.35 0.15   # 0.5·A + 0.35·B + 0.15·C
 
-Every network's tensors (BatchNorm statistics included, and the discriminator under
-`training/` when both folders carry it) become (1 − w)·A + w·B; the config and the banks come
-from A. Interpolating a fine-tune with its starting point keeps part of what it gained and part
-of what it lost — docs/campaign.md measures one such soup.
+`--weight` gives the second and later folders' weights; the first folder gets the rest. Every
+network's tensors (BatchNorm statistics included, and the discriminator under `training/` when
+every folder carries it) become that weighted mean; the config and the banks come from the
+first. Interpolating a fine-tune with its starting point keeps part of what it gained and part
+of what it lost — docs/campaign.md measures such soups.
 """
 import argparse
 import sys
@@ -13,29 +15,35 @@ import sys
 import numpy as np
 
 
-def mix(a: dict, b: dict, weight: float) -> dict:
-    """(1 − weight)·a + weight·b, tensor by tensor; both must hold the same names and shapes."""
-    if set(a) != set(b) or any(a[n].shape != b[n].shape for n in a):
-        raise SystemExit("the two folders' networks differ in tensor names or shapes")
-    return {n: ((1 - weight) * a[n] + weight * b[n]).astype(np.float32) for n in a}
+def mix(tensors: list, weights: list) -> dict:
+    """Σ weights[i]·tensors[i], tensor by tensor; every dict must hold the same names and shapes."""
+    first = tensors[0]
+    for other in tensors[1:]:
+        if set(other) != set(first) or any(other[n].shape != first[n].shape for n in first):
+            raise SystemExit("the folders' networks differ in tensor names or shapes")
+    return {n: sum(w * t[n] for w, t in zip(weights, tensors)).astype(np.float32) for n in first}
 
 
-def average(first, second, out, weight: float):
+def average(first, others: list, out, weights: list):
+    """Save Σ w_i·folder_i to `out`, with w_first = 1 − Σ weights (weights: one per folder of `others`)."""
     import dsf  # noqa: F401  (Jittor's environment defaults)
     from dsf.params import load_kit, load_training_extras, save_model
     from dsf.train.stage2 import build_stage2
 
-    config, nets, banks, _ = load_kit(first)
-    other_config, other_nets, _, _ = load_kit(second)
-    if other_config != config:
-        raise SystemExit(f"{first} and {second} hold different configs ({config.name!r}, {other_config.name!r})")
+    folders, weights = [first, *others], [1 - sum(weights), *weights]
+    kits = [load_kit(f) for f in folders]
+    config, nets, banks, _ = kits[0]
+    for folder, (other_config, *_) in zip(folders[1:], kits[1:]):
+        if other_config != config:
+            raise SystemExit(f"{first} and {folder} hold different configs ({config.name!r}, {other_config.name!r})")
     for key, module in nets.items():
-        module.load_state_dict(mix(_arrays(module), _arrays(other_nets[key]), weight))
-    training, extras, other_extras = {}, load_training_extras(first), load_training_extras(second)
-    if "discriminator" in extras and "discriminator" in other_extras:
+        module.load_state_dict(mix([_arrays(kit[1][key]) for kit in kits], weights))
+    training, extras = {}, [load_training_extras(f) for f in folders]
+    if all("discriminator" in e for e in extras):
         _, training["discriminator"] = build_stage2(config)
-        training["discriminator"].load_state_dict(mix(extras["discriminator"], other_extras["discriminator"], weight))
-    card = (f"# Average of two parameter folders\n\n(1 − {weight})·`{first}` + {weight}·`{second}`, tensor by tensor "
+        training["discriminator"].load_state_dict(mix([e["discriminator"] for e in extras], weights))
+    terms = " + ".join(f"{w:g}·`{f}`" for w, f in zip(weights, folders))
+    card = (f"# Average of {len(folders)} parameter folders\n\n{terms}, tensor by tensor "
             f"(`tools/average_params.py`); config and banks from `{first}`.\n")
     return save_model(out, config, nets, banks, model_card=card, training=training or None)
 
@@ -47,13 +55,18 @@ def _arrays(module) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("first")
-    ap.add_argument("second")
+    ap.add_argument("others", nargs="+", metavar="other")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--weight", type=float, default=0.5, help="weight of the second folder, 0..1 (default 0.5)")
+    ap.add_argument("--weight", type=float, nargs="+",
+                    help="weights of the second and later folders, each in [0, 1], summing to ≤ 1 "
+                         "(default 0.5 for two folders)")
     args = ap.parse_args(argv)
-    if not 0 <= args.weight <= 1:
-        ap.error(f"--weight must be in [0, 1], got {args.weight}")
-    print(average(args.first, args.second, args.out, args.weight))
+    weights = args.weight if args.weight is not None else [0.5] * (len(args.others) == 1)
+    if len(weights) != len(args.others):
+        ap.error(f"give one --weight per folder after the first ({len(args.others)}), got {len(weights)}")
+    if any(not 0 <= w <= 1 for w in weights) or sum(weights) > 1 + 1e-9:
+        ap.error(f"--weight values must be in [0, 1] and sum to at most 1, got {weights}")
+    print(average(args.first, args.others, args.out, weights))
 
 
 if __name__ == "__main__":
