@@ -103,8 +103,8 @@ def _judged_report(folder: Path, l1s, edge_ranks, locality: float | None = 3.6, 
     return folder / "report.json"
 
 
-def _rule(*reports) -> list[str]:
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "compare_reports.py"), "--rule", *map(str, reports)],
+def _rule(*reports, options=()) -> list[str]:
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "compare_reports.py"), "--rule", *options, *map(str, reports)],
                          capture_output=True, text=True, check=True).stdout
     return [line.strip() for line in out.split("\nrule: ")[1].splitlines()[1:]]
 
@@ -136,3 +136,16 @@ def test_rule_will_not_judge_a_light_evaluation(tmp_path):
     assert "not measured: every part's locality ≥ 3.0" in lines
     assert "not measured: robustness: refine 1 beats 0 by ≥ 2 SE" in lines
     assert lines[-1] == "verdict: cannot be judged (a gate is not measured)"
+
+
+def test_rule_counts_the_margins_from_an_earlier_model_when_asked(tmp_path):
+    """Two ships each inside the margin must not add up past it: counted from the earlier model,
+    the second's cost is the sum of both."""
+    rng = np.random.default_rng(0)
+    l1s, ranks = 0.17 + 0.02 * rng.random(200), rng.integers(1, 100, 200).astype(float)
+    earlier = _judged_report(tmp_path / "a", l1s, ranks)
+    shipped = _judged_report(tmp_path / "b", l1s + 0.0012, ranks * 0.8)
+    candidate = _judged_report(tmp_path / "c", l1s + 0.0024, ranks * 0.6)
+    assert _rule(shipped, candidate)[-1] == "verdict: passes"
+    lines = _rule(shipped, candidate, options=["--margins-from", earlier])
+    assert "FAILS: L1 within +0.0018" in lines and lines[-1] == "verdict: fails"

@@ -104,17 +104,20 @@ report's L1 / SSIM (at the paired difference's 2-SE bound)."""
 SSIM_TARGET, LOCALITY_MIN, LOCALITY_MEAN_DROP = 0.46, 3.0, 0.15
 
 
-def rule(first_report: dict, first: dict, report: dict, other: dict) -> list[str]:
+def rule(first_report: dict, first: dict, report: dict, other: dict, base: tuple | None = None) -> list[str]:
     """The campaign's shipping rule for `report` against the first (docs/campaign.md, thirtieth
-    period): one line per gate, the gains beyond 2 SE, and the verdict last."""
+    period): one line per gate, the gains beyond 2 SE, and the verdict last. `base` (a report and
+    its per-image arrays, default the first) is where the L1, SSIM and chroma margins are counted
+    from: held at one model, the costs of consecutive ships cannot add up past the margins."""
+    base_report, base_images = base or (first_report, first)
     z = {name: (p[0] / p[1] if p and p[1] > 0 else None) for name, p in (
         ("L1", paired(first, other, "l1")), ("SSIM", paired(first, other, "ssim")),
         ("grey identity", paired(first, other, "rank", log=True)),
         ("edge identity", paired(first, other, "rank_edges", log=True)),
         ("robustness", paired(first, other, "robustness")))}
     gains = [n for n, v in z.items() if v is not None and (v > 2 if n == "SSIM" else v < -2)]
-    l1, ssim, chroma = (paired(first, other, m) for m in ("l1", "ssim", "l1_chroma"))
-    l1_margin, ssim_margin = MARGIN * row(first_report)["l1"]["mean"], MARGIN * row(first_report)["ssim"]["mean"]
+    l1, ssim, chroma = (paired(base_images, other, m) for m in ("l1", "ssim", "l1_chroma"))
+    l1_margin, ssim_margin = MARGIN * row(base_report)["l1"]["mean"], MARGIN * row(base_report)["ssim"]["mean"]
     ratios = [report["locality"][p]["ratio"] for p in PARTS] if "locality" in report else None
     shipped_mean = np.mean([first_report["locality"][p]["ratio"] for p in PARTS]) if "locality" in first_report else None
     robust = report["checks"]["removed_r=1_minus_r=0_l1"]
@@ -157,6 +160,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("reports", nargs="+", help="report.json files; the first is the reference")
     parser.add_argument("--rule", action="store_true", help="judge each later report by the shipping rule")
+    parser.add_argument("--margins-from", metavar="REPORT", help="with --rule: count the L1, SSIM and chroma "
+                        "margins from this report.json (default: the first)")
     args = parser.parse_args()
     loaded = [json.load(open(path)) for path in args.reports]
     reports = [(path, figures(report)) for path, report in zip(args.reports, loaded)]
@@ -172,6 +177,12 @@ if __name__ == "__main__":
     if args.rule:
         if images[0] is None or None in images:
             sys.exit("--rule needs each report's per_image.npz beside it")
+        base = None
+        if args.margins_from:
+            base = json.load(open(args.margins_from)), per_image(args.margins_from)
+            if base[1] is None:
+                sys.exit("--margins-from needs that report's per_image.npz beside it")
         for path, report, other in zip(args.reports[1:], loaded[1:], images[1:]):
-            print(f"\nrule: {path} against {args.reports[0]}")
-            print("\n".join(rule(loaded[0], images[0], report, other)))
+            since = f", margins from {args.margins_from}" if base else ""
+            print(f"\nrule: {path} against {args.reports[0]}{since}")
+            print("\n".join(rule(loaded[0], images[0], report, other, base)))
