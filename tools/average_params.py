@@ -61,7 +61,7 @@ def main(argv=None):
                     help="weights of the second and later folders, each in [0, 1], summing to ≤ 1 "
                          "(default 0.5 for two folders)")
     args = ap.parse_args(argv)
-    weights = args.weight if args.weight is not None else [0.5] * (len(args.others) == 1)
+    weights = args.weight or ([0.5] if len(args.others) == 1 else [])
     if len(weights) != len(args.others):
         ap.error(f"give one --weight per folder after the first ({len(args.others)}), got {len(weights)}")
     if any(not 0 <= w <= 1 for w in weights) or sum(weights) > 1 + 1e-9:
