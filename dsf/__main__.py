@@ -78,7 +78,7 @@ def generate(argv: list[str]) -> int:
     from PIL import Image
 
     from . import load_pipeline
-    from .images import SketchError
+    from .images import SketchError, SketchWarning
     from .params import ParamsError
     from .sketch_align import INSTALL_HINT, AlignmentError, landmarker_available
 
@@ -99,7 +99,7 @@ def generate(argv: list[str]) -> int:
         stem = Path(path).stem
         try:
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+                warnings.simplefilter("always", SketchWarning)  # every one; other filters stay (flush-to-zero)
                 sketch, notes = _sketch_for(path, pipe.config.canvas, args.align, out)
                 trace = pipe.run(sketch, refine=refine, sex=args.sex, k=args.k, shadow=args.shadow or args.strip)
             for note in dict.fromkeys(notes + [str(w.message) for w in caught]):  # once each, in order

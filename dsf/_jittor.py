@@ -1,6 +1,6 @@
 """The kit's one way in to Jittor: `from ._jittor import jt`.
 
-Importing Jittor through here does four things beyond `import jittor`:
+Importing Jittor through here does five things beyond `import jittor`:
 
 - **Says when Jittor compiles for the first time.** The first `import jittor` on a machine
   builds Jittor's core into its cache (`~/.cache/jittor/…`), 2–4 minutes of silence; the kit
@@ -19,6 +19,10 @@ Importing Jittor through here does four things beyond `import jittor`:
   SIGTERM. Meant for its own data-loader workers, which the kit does not use, it turned that
   kernel's death into pytest exiting with status 1 and no summary. The kit puts the previous
   handler back, so a dead child is reported by whoever started it (nbclient: DeadKernelError).
+- **Does not end a command silently.** When Jittor finds its helper library (jit_utils) out of
+  date it rebuilds it and calls `sys.exit(0)` with "please rerun your command" logged, a line
+  the kit's quiet log setting hides: `python -m dsf generate` ended with status 0 and no face.
+  The kit turns that into a one-line error that says to run the command again.
 - **Names the interpreter one way.** Jittor keys every compiled kernel on the command that
   built it, which starts with the path of the Python interpreter as this process spells it. A
   notebook kernel spells it `…/bin/python3.11`, a shell `…/bin/python`, so the two kept
@@ -54,10 +58,17 @@ def import_jittor():
     cold = not core_is_compiled(jittor_utils.cache_path)
     if cold:
         print("dsf: first use of Jittor here: compiling its core into "
-              f"{jittor_utils.cache_path} (once; 2-4 minutes on a 2-core CPU) ...", file=sys.stderr, flush=True)
+              f"{jittor_utils.cache_path} (once; 2-4 minutes on a 2-core CPU), and the first face then "
+              "compiles its operators (another 2-3 minutes) ...", file=sys.stderr, flush=True)
     start = time.monotonic()
     previous = signal.getsignal(signal.SIGCHLD)
-    import jittor
+    try:
+        import jittor
+    except SystemExit as e:  # Jittor rebuilt jit_utils and exits 0, its one log line silenced by log_silent
+        if e.code not in (0, None):
+            raise
+        raise SystemExit("dsf: Jittor rebuilt its helper library (jit_utils) during this import and stopped; "
+                         "run the same command again.") from None
 
     if threading.current_thread() is threading.main_thread():  # signal.signal works only there
         signal.signal(signal.SIGCHLD, signal.SIG_DFL if previous is None else previous)

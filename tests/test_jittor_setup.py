@@ -99,3 +99,27 @@ def test_in_a_notebook_kernel_jittors_cpp_output_does_not_call_into_python():
     NotebookClient(nb, timeout=300, kernel_name="python3").execute()
     printed = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
     assert "C++ output reached Python: False" in printed, printed[-2000:]
+
+
+def _python(script: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **env})
+
+
+def test_operators_compile_one_at_a_time_unless_the_user_says_otherwise():
+    # Jittor's parallel operator compiler segfaulted a CLI run (thread C4) on a cold cache.
+    script = "from dsf._jittor import jt; print('threads', jt.flags.use_parallel_op_compiler)"
+    env = {k: v for k, v in os.environ.items() if k != "use_parallel_op_compiler"}
+    kit = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert "threads 0" in kit.stdout, kit.stderr[-2000:]
+    assert "threads 4" in _python(script, use_parallel_op_compiler="4").stdout
+
+
+def test_jittors_silent_exit_after_a_rebuild_becomes_a_clear_error(tmp_path):
+    # Jittor rebuilds an out-of-date jit_utils, then sys.exit(0) with its message logged silently.
+    fake = tmp_path / "jittor"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("import sys\nsys.exit(0)\n")
+    res = _python("import dsf._jittor", PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    assert res.returncode == 1
+    assert "rebuilt its helper library" in res.stderr and "run the same command again" in res.stderr
