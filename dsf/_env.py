@@ -5,10 +5,10 @@ toolkit but no GPU; it also logs every compilation. The kit turns both off unles
 has set these variables already.
 
 It also compiles operators one at a time (`use_parallel_op_compiler=0`). Jittor's parallel
-operator compiler (a thread per 3 GB of memory, up to 16: `C0`, `C1`, …) crashed a CLI run with a segfault in thread `C4`
-while it compiled a cold cache (a CI run, 2026-12-06). One at a time removes that race; a cold
-first face took 145 s against 136 s in parallel on this 2-core box (measured beside a training
-process), and the cache makes it once per machine.
+operator compiler (a thread per 3 GB of memory, up to 16: `C0`, `C1`, …) crashed a CLI run
+with a segfault in thread `C4` while it compiled a cold cache (a CI run, 2026-12-06). One at
+a time removes that race; a cold first face took 145 s against 136 s in parallel on this
+2-core box (measured beside a training process), and the cache makes it once per machine.
 """
 import glob
 import os
