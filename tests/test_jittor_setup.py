@@ -43,17 +43,23 @@ def test_jittor_compiles_with_the_canonical_interpreter():
     assert jt.flags.python_path == canonical_interpreter()
 
 
+def _python(script: str, **env) -> subprocess.CompletedProcess:
+    """Runs `script` in a fresh interpreter; `env` adds variables, or removes them where None."""
+    env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
 def test_a_child_killed_by_a_signal_does_not_end_the_process():
     # Jittor's own SIGCHLD handler would quick_exit(1) here: that is how a notebook kernel dying
     # under nbclient ended pytest with no summary. Run apart, so a regression cannot end pytest.
-    script = textwrap.dedent("""
+    res = _python("""
         import os, signal, subprocess, sys
         from dsf._jittor import jt
         jt.nn.conv2d(jt.ones((1, 3, 8, 8)), jt.ones((2, 3, 3, 3))).sync()  # loads the op libraries too
         child = subprocess.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
         print("alive after the child died by signal", -child.returncode)
     """)
-    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "alive after the child died by signal 11" in res.stdout
 
@@ -101,16 +107,10 @@ def test_in_a_notebook_kernel_jittors_cpp_output_does_not_call_into_python():
     assert "C++ output reached Python: False" in printed, printed[-2000:]
 
 
-def _python(script: str, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **env})
-
-
 def test_operators_compile_one_at_a_time_unless_the_user_says_otherwise():
     # Jittor's parallel operator compiler segfaulted a CLI run (thread C4) on a cold cache.
     script = "from dsf._jittor import jt; print('threads', jt.flags.use_parallel_op_compiler)"
-    env = {k: v for k, v in os.environ.items() if k != "use_parallel_op_compiler"}
-    kit = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    kit = _python(script, use_parallel_op_compiler=None)
     assert "threads 0" in kit.stdout, kit.stderr[-2000:]
     assert "threads 4" in _python(script, use_parallel_op_compiler="4").stdout
 
