@@ -4,7 +4,9 @@ Importing Jittor through here does five things beyond `import jittor`:
 
 - **Says when Jittor compiles for the first time.** The first `import jittor` on a machine
   builds Jittor's core into its cache (`~/.cache/jittor/…`), 2–4 minutes of silence; the kit
-  says so on stderr before, and how long it took after.
+  says so on stderr before, and how long it took after. It also says when the operator cache
+  is empty, since the first face then compiles its operators (2–3 minutes, one at a time: no
+  progress line from Jittor).
 - **Keeps Jittor's C++ output out of Python in notebook kernels.** In a Jupyter kernel Jittor
   routes C++ `std::cout`/`std::cerr` into `sys.stdout`/`sys.stderr` through Python calls made
   without the GIL. Its operator compiler writes from its own threads, so while operators
@@ -51,6 +53,11 @@ def core_is_compiled(cache_path: str) -> bool:
     return bool(glob.glob(os.path.join(cache_path, "jittor_core*")))
 
 
+def operators_are_compiled(cache_path: str) -> bool:
+    """Whether Jittor's operator cache (`cache_path/jit`) holds any compiled operator."""
+    return bool(glob.glob(os.path.join(cache_path, "jit", "*.so")))
+
+
 def import_jittor():
     """`import jittor`, with a note on stderr when it compiles Jittor's core first, its C++
     streams left on the file descriptors, and the SIGCHLD handler from before it put back."""
@@ -60,6 +67,9 @@ def import_jittor():
         print("dsf: first use of Jittor here: compiling its core into "
               f"{jittor_utils.cache_path} (once; 2-4 minutes on a 2-core CPU), and the first face then "
               "compiles its operators (another 2-3 minutes) ...", file=sys.stderr, flush=True)
+    elif not operators_are_compiled(jittor_utils.cache_path):  # e.g. a user who emptied `jit/`
+        print(f"dsf: Jittor's operator cache ({jittor_utils.cache_path}/jit) is empty: the first face "
+              "compiles its operators (once; 2-3 minutes on a 2-core CPU) ...", file=sys.stderr, flush=True)
     start = time.monotonic()
     previous = signal.getsignal(signal.SIGCHLD)
     try:

@@ -74,9 +74,19 @@ def test_the_first_compile_is_announced_with_its_duration(tmp_path, monkeypatch,
 
 def test_a_warm_cache_imports_silently(tmp_path, monkeypatch, capsys):
     (tmp_path / "jittor_core.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+    (tmp_path / "jit").mkdir()
+    (tmp_path / "jit" / "code__op_add.so").write_bytes(b"")
     monkeypatch.setattr(jittor_utils, "cache_path", str(tmp_path))
     assert _jittor.import_jittor() is jt
     assert capsys.readouterr().err == ""
+
+
+def test_an_empty_operator_cache_is_announced(tmp_path, monkeypatch, capsys):
+    (tmp_path / "jittor_core.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")   # the core is warm
+    monkeypatch.setattr(jittor_utils, "cache_path", str(tmp_path))
+    assert _jittor.import_jittor() is jt
+    err = capsys.readouterr().err
+    assert "operator cache" in err and "is empty" in err and "2-3 minutes" in err
 
 
 def test_in_a_notebook_kernel_jittors_cpp_output_does_not_call_into_python():
