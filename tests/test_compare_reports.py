@@ -149,3 +149,11 @@ def test_rule_counts_the_margins_from_an_earlier_model_when_asked(tmp_path):
     assert _rule(shipped, candidate)[-1] == "verdict: passes"
     lines = _rule(shipped, candidate, options=["--margins-from", earlier])
     assert "FAILS: L1 within +0.0018" in lines and lines[-1] == "verdict: fails"
+
+
+def test_a_missing_or_broken_report_is_one_line_not_a_traceback(tmp_path):
+    (tmp_path / "broken.json").write_text("{not json")
+    for bad in (tmp_path / "nowhere.json", tmp_path / "broken.json"):
+        res = subprocess.run([sys.executable, str(ROOT / "tools" / "compare_reports.py"), str(bad)],
+                             capture_output=True, text=True)
+        assert res.returncode == 1 and str(bad) in res.stderr and "Traceback" not in res.stderr

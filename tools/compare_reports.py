@@ -142,6 +142,17 @@ def rule(first_report: dict, first: dict, report: dict, other: dict, base: tuple
     return lines + [f"  verdict: {verdict}"]
 
 
+def load_report(path: str) -> dict:
+    """The report.json at `path`, or exit with one line saying what is wrong with it."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        sys.exit(f"{path}: cannot read it ({e.strerror}); give the report.json a `python -m dsf evaluate --out` wrote")
+    except json.JSONDecodeError as e:
+        sys.exit(f"{path}: not a JSON report ({e.msg}, line {e.lineno})")
+
+
 def per_image(report_path: str):
     """The report's per-image values, each intact row put in sketch order: a report keeps them in
     processing order ("positions/intact"), which differs between evaluations run with other
@@ -163,7 +174,7 @@ if __name__ == "__main__":
     parser.add_argument("--margins-from", metavar="REPORT", help="with --rule: count the L1, SSIM and chroma "
                         "margins from this report.json (default: the first)")
     args = parser.parse_args()
-    loaded = [json.load(open(path)) for path in args.reports]
+    loaded = [load_report(path) for path in args.reports]
     reports = [(path, figures(report)) for path, report in zip(args.reports, loaded)]
     images = [per_image(path) for path in args.reports]
     if images[0] is not None:
@@ -179,7 +190,7 @@ if __name__ == "__main__":
             sys.exit("--rule needs each report's per_image.npz beside it")
         base = None
         if args.margins_from:
-            base = json.load(open(args.margins_from)), per_image(args.margins_from)
+            base = load_report(args.margins_from), per_image(args.margins_from)
             if base[1] is None:
                 sys.exit("--margins-from needs that report's per_image.npz beside it")
         for path, report, other in zip(args.reports[1:], loaded[1:], images[1:]):
