@@ -20,6 +20,7 @@
 #   AUGMENT=0.5 ...                                       # half the faces from augmented sketches (--augment-share)
 #   EMA=0.999 ...                                         # keep (and export) a weight average (--ema-decay)
 #   STEPS=3348 ...                                        # stop after this many steps of this call (--max-steps)
+#   SOUPS="0.3 0.25" bash tools/train_campaign.sh finish  # the end of a run (below)
 #
 # start:    stage 1 from the shipped auto-encoders (ink-weighted L1, sources balanced ∝ √size)
 #           for STAGE1_MIN minutes, the bank, then stage 2 (fresh feature decoders and
@@ -29,15 +30,20 @@
 #           the bank is rebuilt with the shipped encoders and stage 2 fine-tunes the shipped
 #           feature decoders, generator and discriminator (--init): a new run, so state the
 #           whole recipe (the model card's reproduce command does).
-# Then: python -m dsf.train export --out $RUN --params <folder>; python -m dsf evaluate ...
+# finish:   once the run has its steps: the final phase (DECAY, default 250 steps), the export to
+#           runs/export_NAME with INIT's banks (tools/keep_banks.py), its soups with INIT at each
+#           weight in SOUPS (runs/export_NAME_soupW), and a light screen of each (runs/light_...:
+#           L1, SSIM, chroma, identity on every test sketch, ~5 min). A candidate that passes the
+#           light gates then gets the full `python -m dsf evaluate` (docs/campaign.md, the rule).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODE=${1:?usage: train_campaign.sh start|continue}
+MODE=${1:?usage: train_campaign.sh start|continue|finish}
 RUN=${RUN:-runs/c128_local}
 DATA=${DATA:-data/prepared_128}
 INIT=${INIT:-params/compact128}
 export OMP_NUM_THREADS=1   # two single-thread processes beat one two-thread process here
 [ "$MODE" = start ] && FM=${FM:-5}   # a new run's feature matching; pix2pixHD's 10 otherwise
+[ "$MODE" = finish ] && DECAY=${DECAY:-250}
 # Only the variables that are set reach stage 2: a resumed run keeps the rest of its recipe.
 STAGE2=(--data "$DATA" --out "$RUN" --balance 0)
 option() { [ -z "${!1:-}" ] || STAGE2+=("$2" "${!1}"); }
@@ -46,6 +52,11 @@ option LOCAL_WEIGHTS --local-weights; option ID --lambda-id; option ID_GRADIENT 
 option REFINE --refine-share; option LATENT_NOISE --latent-noise; option AUGMENT --augment-share
 option LR --lr; option LR_D --lr-d; option D_NOISE --d-noise
 option EMA --ema-decay; option DECAY --lr-decay-steps; option UNTIL --until; option STEPS --max-steps
+
+light() {   # a light screen: no locality / refine / robustness / face detector
+  python -m dsf evaluate --params "$1" --data "$DATA" --split test --threads 1 --no-effects --no-faces \
+      --robust-limit 1 --quiet --out "$2"
+}
 
 [ -f "$DATA/pack_train.npz" ] || python -m dsf.data prepare --source ../shared/data --out "$DATA" --size 128
 case "$MODE" in
@@ -60,5 +71,15 @@ case "$MODE" in
     else
       python -m dsf.train stage2 "${STAGE2[@]}" --extend
     fi ;;
-  *) echo "unknown mode $MODE (start|continue)" >&2; exit 2 ;;
+  finish)
+    name=$(basename "$RUN")
+    python -m dsf.train stage2 "${STAGE2[@]}" --extend
+    python -m dsf.train export --out "$RUN" --params "runs/export_$name"
+    python tools/keep_banks.py "runs/export_$name" --from "$INIT"
+    light "runs/export_$name" "runs/light_$name"
+    for w in ${SOUPS:-}; do
+      python tools/average_params.py "$INIT" "runs/export_$name" --out "runs/export_${name}_soup$w" --weight "$w"
+      light "runs/export_${name}_soup$w" "runs/light_${name}_soup$w"
+    done ;;
+  *) echo "unknown mode $MODE (start|continue|finish)" >&2; exit 2 ;;
 esac
