@@ -204,6 +204,21 @@ def test_resume_bank_and_export(tmp_path):
         np.testing.assert_array_equal(v.numpy(), nets["encoder/nose"].state_dict()[name].numpy())
 
 
+def test_a_resumed_run_keeps_its_seed(tmp_path, monkeypatch):
+    """Resumed without --seed, a run draws its epochs from the seed it started with (it once took
+    the command line's default: mid-epoch, the new order repeated some faces and skipped others)."""
+    import dsf.train.checkpoint as checkpoint
+    from dsf.train.stage1 import train_stage1
+
+    pack, out = _pack(32, 0), tmp_path / "run"
+    train_stage1(None, CFG, out, epochs=2, batch=16, max_steps=1, pack=pack, val=pack, progress=False, seed=3)
+    keys, epoch_rows = [], checkpoint.epoch_rows
+    monkeypatch.setattr(checkpoint, "epoch_rows", lambda n, key, *a, **k: keys.append(key) or epoch_rows(n, key, *a, **k))
+    m = train_stage1(None, CFG, out, epochs=2, batch=16, max_steps=1, pack=pack, val=pack, progress=False)
+    assert m["step"] == 2 and m["seed"] == 3
+    assert keys and {key[0] for key in keys} == {3}
+
+
 def test_epoch_rows_balance_evens_out_sources_and_is_reproducible():
     from dsf.train.checkpoint import epoch_rows
 

@@ -20,6 +20,7 @@
 #   AUGMENT=0.5 ...                                       # half the faces from augmented sketches (--augment-share)
 #   EMA=0.999 ...                                         # keep (and export) a weight average (--ema-decay)
 #   STEPS=3348 ...                                        # stop after this many steps of this call (--max-steps)
+#   SEED=1 ...                                            # a new run's seed (a resumed run keeps its own)
 #   SOUPS="0.3 0.25" bash tools/train_campaign.sh finish  # the end of a run (below)
 #
 # start:    stage 1 from the shipped auto-encoders (ink-weighted L1, sources balanced ∝ √size)
@@ -51,7 +52,7 @@ option FM --lambda-fm; option L1 --lambda-l1; option LOCAL --lambda-local; optio
 option LOCAL_WEIGHTS --local-weights; option ID --lambda-id; option ID_GRADIENT --id-gradient; option SSIM --lambda-ssim
 option REFINE --refine-share; option LATENT_NOISE --latent-noise; option AUGMENT --augment-share
 option LR --lr; option LR_D --lr-d; option D_NOISE --d-noise
-option EMA --ema-decay; option DECAY --lr-decay-steps; option UNTIL --until; option STEPS --max-steps
+option EMA --ema-decay; option SEED --seed; option DECAY --lr-decay-steps; option UNTIL --until; option STEPS --max-steps
 
 light() {   # a light screen: no locality / refine / robustness / face detector
   python -m dsf evaluate --params "$1" --data "$DATA" --split test --threads 1 --no-effects --no-faces \

@@ -201,7 +201,8 @@ def _common(sp, data=True):
                                      "else compact128)")
     sp.add_argument("--config", help="config JSON file (instead of --preset)")
     sp.add_argument("--out", required=True, help="run folder, e.g. runs/compact128")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=int, default=0,
+                    help="a new run's seed (epoch order, augmentation draws); a resumed run keeps its own")
     sp.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (and every epoch end)")
 
 

@@ -101,6 +101,7 @@ def train_stage1(data_root, cfg: Config, out, epochs: int = 3, minutes: float | 
     meta = run.start(init)
     if meta.get("done"):
         return meta
+    seed = meta["seed"]  # a resumed run keeps its own: mid-epoch, another order repeats and skips faces
     jt.set_global_seed(seed + meta["step"])
     val_sketches = (val if val is not None else pack)["sketches"]
     val_sketches = val_sketches[sample_rows(len(val_sketches))]

@@ -268,6 +268,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
                     balance=1.0 if balance is None else float(balance))
     run = StageRun(out, "stage2", {**gmods, "discriminator": disc}, {"adam_g": opt_g, "adam_d": opt_d}, meta, progress)
     meta = run.start(init)
+    seed = meta["seed"]  # a resumed run keeps its own: mid-epoch, another order repeats and skips faces
     if meta.get("done"):
         if not extend:
             return meta
