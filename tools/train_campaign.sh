@@ -37,6 +37,9 @@
 #           L1, SSIM, chroma, identity on every test sketch, ~5 min). A candidate that passes the
 #           light gates then gets the full `python -m dsf evaluate` (docs/campaign.md, the rule).
 set -euo pipefail
+# One block, read whole before it runs: a campaign runs for hours, and bash reads a script as it
+# goes, so an edit under a running chain once made it run text from the new version.
+{
 cd "$(dirname "$0")/.."
 MODE=${1:?usage: train_campaign.sh start|continue|finish}
 RUN=${RUN:-runs/c128_local}
@@ -84,3 +87,5 @@ case "$MODE" in
     done ;;
   *) echo "unknown mode $MODE (start|continue|finish)" >&2; exit 2 ;;
 esac
+exit
+}
