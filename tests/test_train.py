@@ -153,7 +153,8 @@ def test_resume_bank_and_export(tmp_path):
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
-                                    "local_weights": {}, "lambda_id": 0.0, "id_gradient": "bt601", "lr_d": 3e-5, "d_noise": 0.2,
+                                    "local_weights": {}, "lambda_id": 0.0, "id_gradient": "bt601", "id_temperature": 0.1,
+                                    "lr_d": 3e-5, "d_noise": 0.2,
                                     "lambda_ssim": 5.0, "refine_share": 0.5, "latent_noise": 0.1,
                                     "augment_share": 0.5, "ema_decay": 0.0}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
@@ -323,6 +324,42 @@ def test_neutral_identity_gradient_keeps_the_loss_and_moves_lightness_only():
     record_phase(meta, Recipe(lambda_id=100, id_gradient="neutral"))
     assert [ph["id_gradient"] for ph in meta["loss_phases"]] == ["bt601", "neutral"]
     assert resumed_recipe({}, meta).id_gradient == "neutral"
+
+
+def test_identity_temperature_is_a_recorded_option_that_sharpens_the_loss():
+    """`--id-temperature`: a recipe value (default 0.1, what every earlier run trained with),
+    checked, recorded as a phase, kept on resume; a lower temperature weighs the photos most like
+    each face harder, so the same faces pay a different loss."""
+    from dsf.evaluate.metrics import identity_signature
+    from dsf.train.__main__ import parser, phase_text
+    from dsf.train.losses import identity_contrast
+    from dsf.train.recipe import ID_TEMPERATURE, Recipe, record_phase, resumed_recipe
+
+    assert Recipe().id_temperature == ID_TEMPERATURE == 0.1
+    for bad in (0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="identity temperature must be a number > 0"):
+            Recipe(id_temperature=bad)
+    args = parser().parse_args(["stage2", "--data", "d", "--out", "o", "--id-temperature", "0.05"])
+    assert args.id_temperature == 0.05
+    with pytest.raises(SystemExit):
+        parser().parse_args(["stage2", "--data", "d", "--out", "o", "--id-temperature", "0"])
+    assert "temperature" not in phase_text(Recipe(lambda_id=100).as_phase())
+    assert "λ_id 100 (temperature 0.05)" in phase_text(Recipe(lambda_id=100, id_temperature=0.05).as_phase())
+    old = {k: v for k, v in Recipe(lambda_id=100).as_phase().items() if k != "id_temperature"}
+    meta = {"step": 0, "loss_phases": [{"from_step": 0, **old}]}  # a phase from before the option
+    record_phase(meta, Recipe(lambda_id=100))
+    assert len(meta["loss_phases"]) == 1  # it trained at the default: no new phase
+    meta["step"] = 5
+    record_phase(meta, Recipe(lambda_id=100, id_temperature=0.05))
+    assert [ph["from_step"] for ph in meta["loss_phases"]] == [0, 5]
+    assert resumed_recipe({}, meta).id_temperature == 0.05
+
+    rng = np.random.default_rng(5)
+    photos = rng.integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
+    gallery = jt.array(identity_signature(photos[::-1].copy(), 16))
+    faces = jt.array(photos.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
+    losses = [identity_contrast(faces, gallery, [0, 1, 2, 3], t, 16).item() for t in (0.1, 0.05)]
+    assert losses[1] > losses[0] > 0  # each face matches another photo: a sharper softmax punishes it more
 
 
 def test_identity_loss_is_optional_recorded_and_trains():

@@ -257,8 +257,8 @@ def phase_text(ph: dict) -> str:
     recipe's `as_phase()`) as the logs and model cards write it."""
     return (f"λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}, "
             + (f"λ_local {ph['lambda_local']:g} ({_local_parts_text(ph)}), " if ph.get("lambda_local") else "")
-            + (f"λ_id {ph['lambda_id']:g}{' (gradient neutral in colour)' * (ph.get('id_gradient') == 'neutral')}, "
-               if ph.get("lambda_id") else "")
+            + (f"λ_id {ph['lambda_id']:g}{' (gradient neutral in colour)' * (ph.get('id_gradient') == 'neutral')}"
+               f"{_id_temperature_text(ph)}, " if ph.get("lambda_id") else "")
             + (f"λ_SSIM {ph['lambda_ssim']:g}, " if ph.get("lambda_ssim") else "")
             + f"lr {ph.get('lr', 2e-4):g}" + (f" (D {ph['lr_d']:g})" if ph.get("lr_d", ph.get("lr")) != ph.get("lr") else "")
             + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
@@ -267,6 +267,13 @@ def phase_text(ph: dict) -> str:
             + (f", latent noise {ph['latent_noise']:g}× spread" if ph.get("latent_noise") else "")
             + (f", {ph['augment_share']:.0%} of sketches augmented" if ph.get("augment_share") else "")
             + (f", weights averaged (EMA decay {ph['ema_decay']:g})" if ph.get("ema_decay") else ""))
+
+
+def _id_temperature_text(phase: dict) -> str:
+    """' (temperature 0.05)' for a loss phase whose identity temperature is not the default, else ''."""
+    from .recipe import ID_TEMPERATURE
+    temperature = phase.get("id_temperature", ID_TEMPERATURE)
+    return f" (temperature {temperature:g})" if temperature != ID_TEMPERATURE else ""
 
 
 def _local_parts_text(phase: dict) -> str:
@@ -278,8 +285,8 @@ def _local_parts_text(phase: dict) -> str:
 def _loss_weights(sp):
     """Stage 2's recipe options. Each left out keeps the resumed run's current value (its last
     loss phase), or takes the default shown on a new run (see `recipe.resumed_recipe`)."""
-    from .recipe import (ID_GRADIENTS, LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR, check_ema_decay,
-                         check_latent_noise, check_share)
+    from .recipe import (ID_GRADIENTS, ID_TEMPERATURE, LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR,
+                         check_ema_decay, check_id_temperature, check_latent_noise, check_share)
 
     def add(flag, text, new, **kw):  # `new`: the value a new run takes when the option is left out
         sp.add_argument(flag, default=None, help=f"{text} (left out: the resumed run's value, else {new})", **kw)
@@ -296,6 +303,9 @@ def _loss_weights(sp):
     add("--id-gradient", "how the identity loss's gradient reaches R, G and B: bt601, its BT.601 grey's own "
         "(green pushed hardest, which cast colour at λ_id 100), or neutral, the channel mean's (the same loss "
         "value; it moves lightness, not colour)", choices=ID_GRADIENTS, new=ID_GRADIENTS[0])
+    add("--id-temperature", "the identity loss's softmax temperature over the training photos (lower: the "
+        "photos most like each face weigh harder)", type=_checked_number(check_id_temperature, "a number > 0, "
+        "e.g. 0.05"), new=f"{ID_TEMPERATURE:g}")
     add("--lambda-ssim", "stage 2 structure loss weight: 1 − SSIM(face, photo), the evaluation's SSIM "
         "(the kit's departure; 0: the paper's losses)", type=float, new=f"{LAMBDA_SSIM:g}")
     add("--lr", "stage 2 learning rate (both Adams, unless --lr-d sets the discriminator's)", type=float, new=f"{LR:g}")

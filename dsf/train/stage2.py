@@ -19,7 +19,8 @@ other half, cycling through the parts step by step (`--local-weights` scales λ_
 a part's edit should change its own region only (`dsf.components.part_regions`). With λ_id > 0
 (the kit's second named departure, `--lambda-id`), the generator also pays λ_id ·
 `losses.identity_contrast`: each face should be nearer its own photo than every other training
-photo on the evaluation's identity signature (temperature `ID_TEMPERATURE`); `--id-gradient
+photo on the evaluation's identity signature (softmax temperature `--id-temperature`, default
+`recipe.ID_TEMPERATURE`); `--id-gradient
 neutral` hands that loss's gradient to R, G and B alike (`losses.signature`). With λ_SSIM > 0
 (the third, `--lambda-ssim`), it also pays λ_SSIM · (1 − SSIM(face, photo)) (`losses.ssim_loss`,
 the evaluation's SSIM): a structure term in place of the perceptual loss. With `--ema-decay`
@@ -58,9 +59,6 @@ from .recipe import Recipe, record_phase
 from .runner import Budget, StageRun, new_meta
 from .stage1 import BETAS, load_encoders
 
-ID_TEMPERATURE = 0.1
-"""Softmax temperature of the identity loss: training photos' signatures have cosine
-similarities from about −0.4 to 0.8 (1st–99th percentile), so 0.1 spreads them over ~12 logits."""
 D_NDF, D_LAYERS, D_NUM = 16, 3, 2
 
 
@@ -138,7 +136,7 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
         loss_g = loss_g + lambda_local * loss_local
         losses["g_local"] = loss_local.item()
     if recipe.lambda_id:
-        loss_id = identity_contrast(fake, identity[0], identity[1], ID_TEMPERATURE, SIGNATURE_SIDE,
+        loss_id = identity_contrast(fake, identity[0], identity[1], recipe.id_temperature, SIGNATURE_SIDE,
                                     neutral=recipe.id_gradient == "neutral")
         loss_g = loss_g + recipe.lambda_id * loss_id
         losses["g_id"] = loss_id.item()
