@@ -344,7 +344,10 @@ def test_identity_temperature_is_a_recorded_option_that_sharpens_the_loss():
     with pytest.raises(SystemExit):
         parser().parse_args(["stage2", "--data", "d", "--out", "o", "--id-temperature", "0"])
     assert "temperature" not in phase_text(Recipe(lambda_id=100).as_phase())
-    assert "λ_id 100 (temperature 0.05)" in phase_text(Recipe(lambda_id=100, id_temperature=0.05).as_phase())
+    assert "λ_id 100 (temperature 0.05)," in phase_text(Recipe(lambda_id=100, id_temperature=0.05).as_phase())
+    assert "λ_id 100 (gradient neutral in colour, temperature 0.05)," in phase_text(
+        Recipe(lambda_id=100, id_gradient="neutral", id_temperature=0.05).as_phase())
+    assert "λ_id 100 (gradient neutral in colour)," in phase_text(Recipe(lambda_id=100, id_gradient="neutral").as_phase())
     old = {k: v for k, v in Recipe(lambda_id=100).as_phase().items() if k != "id_temperature"}
     meta = {"step": 0, "loss_phases": [{"from_step": 0, **old}]}  # a phase from before the option
     record_phase(meta, Recipe(lambda_id=100))

@@ -257,8 +257,7 @@ def phase_text(ph: dict) -> str:
     recipe's `as_phase()`) as the logs and model cards write it."""
     return (f"λ_FM {ph['lambda_fm']:g}, λ_L1 {ph['lambda_l1']:g}, "
             + (f"λ_local {ph['lambda_local']:g} ({_local_parts_text(ph)}), " if ph.get("lambda_local") else "")
-            + (f"λ_id {ph['lambda_id']:g}{' (gradient neutral in colour)' * (ph.get('id_gradient') == 'neutral')}"
-               f"{_id_temperature_text(ph)}, " if ph.get("lambda_id") else "")
+            + (f"λ_id {ph['lambda_id']:g}{_id_notes(ph)}, " if ph.get("lambda_id") else "")
             + (f"λ_SSIM {ph['lambda_ssim']:g}, " if ph.get("lambda_ssim") else "")
             + f"lr {ph.get('lr', 2e-4):g}" + (f" (D {ph['lr_d']:g})" if ph.get("lr_d", ph.get("lr")) != ph.get("lr") else "")
             + (f" decaying to 0 over {ph['lr_decay_steps']} steps" if ph.get("lr_decay_steps") else "")
@@ -269,11 +268,14 @@ def phase_text(ph: dict) -> str:
             + (f", weights averaged (EMA decay {ph['ema_decay']:g})" if ph.get("ema_decay") else ""))
 
 
-def _id_temperature_text(phase: dict) -> str:
-    """' (temperature 0.05)' for a loss phase whose identity temperature is not the default, else ''."""
+def _id_notes(phase: dict) -> str:
+    """' (gradient neutral in colour, temperature 0.05)': what a loss phase's identity loss does
+    differently from the defaults, else ''."""
     from .recipe import ID_TEMPERATURE
     temperature = phase.get("id_temperature", ID_TEMPERATURE)
-    return f" (temperature {temperature:g})" if temperature != ID_TEMPERATURE else ""
+    notes = ["gradient neutral in colour"] * (phase.get("id_gradient") == "neutral") \
+        + [f"temperature {temperature:g}"] * (temperature != ID_TEMPERATURE)
+    return f" ({', '.join(notes)})" if notes else ""
 
 
 def _local_parts_text(phase: dict) -> str:
