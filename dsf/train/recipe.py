@@ -31,9 +31,10 @@ class Recipe:
     afresh from an augmented sketch (`augment_share`, see `stage2.with_augmented`), the
     learning rates (`lr_d` None: `lr`), how the identity loss's gradient reaches the colour
     channels (`id_gradient`, one of `ID_GRADIENTS`) and its softmax temperature
-    (`id_temperature`: lower weighs the photos most like each face harder), the linear decay to 0 over `lr_decay_steps` (0: none)
-    and the decay of the weight average (`ema_decay`, see `average`; 0: none). Parts, weights,
-    the share, the identity gradient and temperature and the average's decay are checked on creation."""
+    (`id_temperature`: lower weighs the photos most like each face harder), the linear decay
+    to 0 over `lr_decay_steps` (0: none) and the decay of the weight average (`ema_decay`, see
+    `average`; 0: none). Parts, weights, the shares, the identity gradient and temperature and
+    the average's decay are checked on creation."""
     lambda_fm: float = LAMBDA_FM
     lambda_l1: float = LAMBDA_L1
     lambda_local: float = LAMBDA_LOCAL

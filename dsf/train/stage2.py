@@ -20,8 +20,8 @@ a part's edit should change its own region only (`dsf.components.part_regions`).
 (the kit's second named departure, `--lambda-id`), the generator also pays λ_id ·
 `losses.identity_contrast`: each face should be nearer its own photo than every other training
 photo on the evaluation's identity signature (softmax temperature `--id-temperature`, default
-`recipe.ID_TEMPERATURE`); `--id-gradient
-neutral` hands that loss's gradient to R, G and B alike (`losses.signature`). With λ_SSIM > 0
+`recipe.ID_TEMPERATURE`); `--id-gradient neutral` hands that loss's gradient to R, G and B
+alike (`losses.signature`). With λ_SSIM > 0
 (the third, `--lambda-ssim`), it also pays λ_SSIM · (1 − SSIM(face, photo)) (`losses.ssim_loss`,
 the evaluation's SSIM): a structure term in place of the perceptual loss. With `--ema-decay`
 (the fourth, `average`), the run also keeps a moving average of the generator-side weights. Two Adam optimizers (lr 2e-4, betas
