@@ -72,3 +72,9 @@ def test_folders_of_different_configs_are_refused(tmp_path):
     b = save_model(tmp_path / "b", other, build_networks(other), random_banks(other))
     with pytest.raises(SystemExit, match="different configs"):
         average_params.average(a, [b], tmp_path / "soup", [0.5])
+
+
+def test_an_out_folder_that_holds_a_model_is_refused_without_a_traceback(tmp_path):
+    a = save_model(tmp_path / "a", TINY, build_networks(TINY), random_banks(TINY))
+    with pytest.raises(SystemExit, match="average_params: .* is not empty"):
+        average_params.main([str(a), str(a), "--out", str(a)])

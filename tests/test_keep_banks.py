@@ -36,3 +36,9 @@ def test_other_encoders_are_refused(tmp_path):
     with pytest.raises(SystemExit, match="other encoders"):
         keep_banks.keep_banks(export, source)
     assert verify_manifest(export)
+
+
+def test_a_missing_folder_is_refused_without_a_traceback(tmp_path):
+    source = save_model(tmp_path / "shipped", TINY, build_networks(TINY), random_banks(TINY))
+    with pytest.raises(SystemExit, match="keep_banks: "):
+        keep_banks.main([str(tmp_path / "nowhere"), "--from", str(source)])

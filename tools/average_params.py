@@ -66,7 +66,12 @@ def main(argv=None):
         ap.error(f"give one --weight per folder after the first ({len(args.others)}), got {len(weights)}")
     if any(not 0 <= w <= 1 for w in weights) or sum(weights) > 1 + 1e-9:
         ap.error(f"--weight values must be in [0, 1] and sum to at most 1, got {weights}")
-    print(average(args.first, args.others, args.out, weights))
+    from dsf.params import ParamsError
+
+    try:
+        print(average(args.first, args.others, args.out, weights))
+    except ParamsError as e:   # a missing folder, a bad manifest, an --out that holds a model
+        raise SystemExit(f"average_params: {e}") from None
 
 
 if __name__ == "__main__":

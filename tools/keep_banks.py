@@ -40,7 +40,12 @@ def main(argv=None):
     ap.add_argument("--from", dest="source", default="params/compact128",
                     help="the folder whose banks it keeps (default: params/compact128)")
     args = ap.parse_args(argv)
-    print(f"{keep_banks(args.export, args.source)}: banks from {args.source}")
+    from dsf.params import ParamsError
+
+    try:
+        print(f"{keep_banks(args.export, args.source)}: banks from {args.source}")
+    except ParamsError as e:   # a missing folder or a manifest that does not verify
+        raise SystemExit(f"keep_banks: {e}") from None
 
 
 if __name__ == "__main__":
