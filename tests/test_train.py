@@ -365,6 +365,46 @@ def test_identity_temperature_is_a_recorded_option_that_sharpens_the_loss():
     assert losses[1] > losses[0] > 0  # each face matches another photo: a sharper softmax punishes it more
 
 
+def test_identity_region_face_compares_the_centre_only_and_is_a_recorded_option():
+    """`--id-region face`: a checked recipe value (default full, what every earlier run trained
+    with), recorded as a phase, shown in the phase text; its signatures see only the centre
+    blocks, so a change on the border leaves them alone while `full` sees it; the gallery is cut
+    the same way, and `full` keeps the evaluation's signature."""
+    from dsf.evaluate.metrics import identity_signature
+    from dsf.train.__main__ import parser, phase_text
+    from dsf.train.losses import region_blocks, signature
+    from dsf.train.recipe import Recipe, record_phase, resumed_recipe
+    from dsf.train.stage2 import photo_signatures
+
+    assert Recipe().id_region == "full" and region_blocks("face", 32) == (slice(6, 28), slice(6, 26))
+    with pytest.raises(ValueError, match="identity region must be one of full, face"):
+        Recipe(id_region="hair")
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--id-region", "face"]).id_region == "face"
+    with pytest.raises(SystemExit):
+        parser().parse_args(["stage2", "--data", "d", "--out", "o", "--id-region", "hair"])
+    assert "λ_id 100 (face region)," in phase_text(Recipe(lambda_id=100, id_region="face").as_phase())
+    assert "region" not in phase_text(Recipe(lambda_id=100).as_phase())
+    old = {k: v for k, v in Recipe(lambda_id=100).as_phase().items() if k != "id_region"}
+    meta = {"step": 0, "loss_phases": [{"from_step": 0, **old}]}  # a phase from before the option
+    record_phase(meta, Recipe(lambda_id=100))
+    assert len(meta["loss_phases"]) == 1
+    meta["step"] = 3
+    record_phase(meta, Recipe(lambda_id=100, id_region="face"))
+    assert resumed_recipe({}, meta).id_region == "face"
+
+    rng = np.random.default_rng(7)
+    photos = rng.integers(0, 256, (3, 64, 64, 3)).astype(np.uint8)
+    edited = photos.copy()
+    edited[:, :8] = 255  # the top rows: the border (hair), outside the face region
+    full, face = (photo_signatures(np.concatenate([photos, edited]), region).numpy() for region in ("full", "face"))
+    assert face.shape == (6, 22 * 20) and full.shape == (6, 32 * 32)
+    np.testing.assert_allclose(face[:3], face[3:], atol=1e-5)
+    assert np.abs(full[:3] - full[3:]).max() > 0.05
+    np.testing.assert_allclose(full, identity_signature(np.concatenate([photos, edited])), atol=1e-5)
+    faces = jt.array(edited.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
+    np.testing.assert_allclose(signature(faces, 32, region="face").numpy(), face[3:], atol=1e-5)
+
+
 def test_identity_loss_is_optional_recorded_and_trains():
     from dsf.train.__main__ import parser
     from dsf.train.recipe import Recipe, record_phase

@@ -269,12 +269,13 @@ def phase_text(ph: dict) -> str:
 
 
 def _id_notes(phase: dict) -> str:
-    """' (gradient neutral in colour, temperature 0.05)': what a loss phase's identity loss does
-    differently from the defaults, else ''."""
+    """' (gradient neutral in colour, temperature 0.05, face region)': what a loss phase's
+    identity loss does differently from the defaults, else ''."""
     from .recipe import ID_TEMPERATURE
     temperature = phase.get("id_temperature", ID_TEMPERATURE)
     notes = ["gradient neutral in colour"] * (phase.get("id_gradient") == "neutral") \
-        + [f"temperature {temperature:g}"] * (temperature != ID_TEMPERATURE)
+        + [f"temperature {temperature:g}"] * (temperature != ID_TEMPERATURE) \
+        + [f"{phase['id_region']} region"] * (phase.get("id_region", "full") != "full")
     return f" ({', '.join(notes)})" if notes else ""
 
 
@@ -287,7 +288,7 @@ def _local_parts_text(phase: dict) -> str:
 def _loss_weights(sp):
     """Stage 2's recipe options. Each left out keeps the resumed run's current value (its last
     loss phase), or takes the default shown on a new run (see `recipe.resumed_recipe`)."""
-    from .recipe import (ID_GRADIENTS, ID_TEMPERATURE, LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR,
+    from .recipe import (ID_GRADIENTS, ID_REGIONS, ID_TEMPERATURE, LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR,
                          check_ema_decay, check_id_temperature, check_latent_noise, check_share)
 
     def add(flag, text, new, **kw):  # `new`: the value a new run takes when the option is left out
@@ -308,6 +309,9 @@ def _loss_weights(sp):
     add("--id-temperature", "the identity loss's softmax temperature over the training photos (lower: the "
         "photos most like each face weigh harder)", type=_checked_number(check_id_temperature, "a number > 0, "
         "e.g. 0.05"), new=f"{ID_TEMPERATURE:g}")
+    add("--id-region", "where the identity loss compares faces with photos: full, the whole canvas (as the "
+        "evaluation's identity rank), or face, its centre from about brows to chin, leaving out the hair, "
+        "background and shoulders a sketch says little about", choices=ID_REGIONS, new=ID_REGIONS[0])
     add("--lambda-ssim", "stage 2 structure loss weight: 1 − SSIM(face, photo), the evaluation's SSIM "
         "(the kit's departure; 0: the paper's losses)", type=float, new=f"{LAMBDA_SSIM:g}")
     add("--lr", "stage 2 learning rate (both Adams, unless --lr-d sets the discriminator's)", type=float, new=f"{LR:g}")

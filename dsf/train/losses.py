@@ -82,27 +82,45 @@ def feature_matching(fake_outputs: list, real_outputs: list) -> jt.Var:
     return total
 
 
-def signature(images: jt.Var, side: int, neutral: bool = False) -> jt.Var:
-    """B×3×H×W images → B×side² identity signatures (differentiable), as
-    `dsf.evaluate.metrics.identity_signature`: BT.601 grey, side×side block means, zero mean,
-    unit norm. The images' value range does not matter (offset and scale cancel). `neutral`:
-    the same values, with the gradient of the channel mean (equal in R, G and B)."""
+FACE_REGION = ((3 / 16, 7 / 8), (3 / 16, 13 / 16))
+"""The identity loss's `face` region as ((top, bottom), (left, right)) shares of the canvas:
+rows 24–112 and columns 24–104 of 128, about brows to chin. The identity the loss bought sat
+there; on the border (hair, background, shoulders) it bought little and cost SSIM most
+(docs/campaign.md, thirty-eighth period)."""
+
+
+def region_blocks(region: str, side: int) -> tuple[slice, slice]:
+    """The (rows, columns) of a side×side signature grid that identity region `region` keeps:
+    all of them for `full`, `FACE_REGION` for `face` (side a multiple of 16)."""
+    if region == "full":
+        return slice(None), slice(None)
+    (top, bottom), (left, right) = FACE_REGION
+    return slice(round(top * side), round(bottom * side)), slice(round(left * side), round(right * side))
+
+
+def signature(images: jt.Var, side: int, neutral: bool = False, region: str = "full") -> jt.Var:
+    """B×3×H×W images → B×n identity signatures (differentiable): BT.601 grey, side×side block
+    means, those of `region` kept (`region_blocks`; `full`: n = side², as
+    `dsf.evaluate.metrics.identity_signature`), zero mean, unit norm. The images' value range
+    does not matter (offset and scale cancel). `neutral`: the same values, with the gradient of
+    the channel mean (equal in R, G and B)."""
     b, _, h, w = images.shape
     grey = 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]
     if neutral:
         mean = images.mean(1)
         grey = mean + (grey - mean).detach()
-    small = grey.reshape(b, side, h // side, side, w // side).mean(4).mean(2).reshape(b, side * side)
+    rows, cols = region_blocks(region, side)
+    small = grey.reshape(b, side, h // side, side, w // side).mean(4).mean(2)[:, rows, cols].reshape(b, -1)
     small = small - small.mean(1, keepdims=True)
     return small / ((small * small).sum(1, keepdims=True) + 1e-12).sqrt()
 
 
 def identity_contrast(faces: jt.Var, gallery: jt.Var, own, temperature: float, side: int,
-                      neutral: bool = False) -> jt.Var:
-    """InfoNCE over a gallery of photo signatures (N×side², constants): mean over the faces of
-    −log softmax(similarity / temperature)[own photo], `own[i]` = face i's row in `gallery`;
-    `neutral`: the faces' signature gradient equal in R, G and B (see `signature`)."""
-    logits = jt.matmul(signature(faces, side, neutral), gallery.transpose(1, 0)) / temperature
+                      neutral: bool = False, region: str = "full") -> jt.Var:
+    """InfoNCE over a gallery of photo signatures (N×n, constants, of the same `region`): mean
+    over the faces of −log softmax(similarity / temperature)[own photo], `own[i]` = face i's row
+    in `gallery`; `neutral`: the faces' signature gradient equal in R, G and B (see `signature`)."""
+    logits = jt.matmul(signature(faces, side, neutral, region), gallery.transpose(1, 0)) / temperature
     return jt.nn.cross_entropy_loss(logits, jt.array(np.asarray(own, np.int32)))
 
 

@@ -20,6 +20,9 @@ similarities from about −0.4 to 0.8 (1st–99th percentile), so 0.1 spreads th
 ID_GRADIENTS = ("bt601", "neutral")
 """How the identity loss's gradient reaches R, G and B: BT.601 grey's own (0.299, 0.587, 0.114),
 or the channel mean's, equal in all three (`losses.signature`)."""
+ID_REGIONS = ("full", "face")
+"""Where the identity loss compares each face with the photos: the whole canvas, or its centre,
+about brows to chin (`losses.FACE_REGION`), leaving out the border a sketch says little about."""
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,11 @@ class Recipe:
     latents (`latent_noise`, see `stage2.with_noise`), the share of training faces encoded
     afresh from an augmented sketch (`augment_share`, see `stage2.with_augmented`), the
     learning rates (`lr_d` None: `lr`), how the identity loss's gradient reaches the colour
-    channels (`id_gradient`, one of `ID_GRADIENTS`) and its softmax temperature
-    (`id_temperature`: lower weighs the photos most like each face harder), the linear decay
-    to 0 over `lr_decay_steps` (0: none) and the decay of the weight average (`ema_decay`, see
-    `average`; 0: none). Parts, weights, the shares, the identity gradient and temperature and
-    the average's decay are checked on creation."""
+    channels (`id_gradient`, one of `ID_GRADIENTS`), its softmax temperature (`id_temperature`:
+    lower weighs the photos most like each face harder) and region (`id_region`, one of
+    `ID_REGIONS`), the linear decay to 0 over `lr_decay_steps` (0: none) and the decay of the
+    weight average (`ema_decay`, see `average`; 0: none). Parts, weights, the shares, the
+    identity gradient, temperature and region and the average's decay are checked on creation."""
     lambda_fm: float = LAMBDA_FM
     lambda_l1: float = LAMBDA_L1
     lambda_local: float = LAMBDA_LOCAL
@@ -44,6 +47,7 @@ class Recipe:
     lambda_ssim: float = LAMBDA_SSIM
     id_gradient: str = ID_GRADIENTS[0]
     id_temperature: float = ID_TEMPERATURE
+    id_region: str = ID_REGIONS[0]
     d_noise: float = 0.0
     refine_share: float = 0.0
     latent_noise: float = 0.0
@@ -62,6 +66,7 @@ class Recipe:
         object.__setattr__(self, "ema_decay", check_ema_decay(self.ema_decay))
         object.__setattr__(self, "id_gradient", check_id_gradient(self.id_gradient))
         object.__setattr__(self, "id_temperature", check_id_temperature(self.id_temperature))
+        object.__setattr__(self, "id_region", check_id_region(self.id_region))
         if self.lr_d is None:
             object.__setattr__(self, "lr_d", self.lr)
 
@@ -123,6 +128,13 @@ def check_id_gradient(name: str) -> str:
     """The identity gradient's name, one of `ID_GRADIENTS`; a clear error otherwise."""
     if name not in ID_GRADIENTS:
         raise ValueError(f"the identity gradient must be one of {', '.join(ID_GRADIENTS)}; got {name!r}")
+    return name
+
+
+def check_id_region(name: str) -> str:
+    """The identity region's name, one of `ID_REGIONS`; a clear error otherwise."""
+    if name not in ID_REGIONS:
+        raise ValueError(f"the identity region must be one of {', '.join(ID_REGIONS)}; got {name!r}")
     return name
 
 

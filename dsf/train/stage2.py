@@ -21,7 +21,8 @@ a part's edit should change its own region only (`dsf.components.part_regions`).
 `losses.identity_contrast`: each face should be nearer its own photo than every other training
 photo on the evaluation's identity signature (softmax temperature `--id-temperature`, default
 `recipe.ID_TEMPERATURE`); `--id-gradient neutral` hands that loss's gradient to R, G and B
-alike (`losses.signature`). With λ_SSIM > 0
+alike (`losses.signature`); `--id-region face` compares faces and photos on the canvas's centre
+only (`losses.FACE_REGION`). With λ_SSIM > 0
 (the third, `--lambda-ssim`), it also pays λ_SSIM · (1 − SSIM(face, photo)) (`losses.ssim_loss`,
 the evaluation's SSIM): a structure term in place of the perceptual loss. With `--ema-decay`
 (the fourth, `average`), the run also keeps a moving average of the generator-side weights. Two Adam optimizers (lr 2e-4, betas
@@ -137,7 +138,7 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
         losses["g_local"] = loss_local.item()
     if recipe.lambda_id:
         loss_id = identity_contrast(fake, identity[0], identity[1], recipe.id_temperature, SIGNATURE_SIDE,
-                                    neutral=recipe.id_gradient == "neutral")
+                                    neutral=recipe.id_gradient == "neutral", region=recipe.id_region)
         loss_g = loss_g + recipe.lambda_id * loss_id
         losses["g_id"] = loss_id.item()
     if recipe.lambda_ssim:
@@ -278,7 +279,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     average = WeightAverage.resume(gmods, build_stage2(cfg)[0], recipe.ema_decay, run.checkpoint) if recipe.ema_decay else None
     if average:
         run.modules.update(average.modules())
-    gallery = photo_signatures(pack["photos"]) if recipe.lambda_id else None
+    gallery = photo_signatures(pack["photos"], recipe.id_region) if recipe.lambda_id else None
     projected = leave_one_out_projections(bank, cfg.k) if recipe.refine_share else None
     spread = {p: bank[p].std(axis=0) for p in PARTS} if recipe.latent_noise else None
     encoders = load_encoders(out, cfg, init) if recipe.augment_share else None
@@ -316,12 +317,16 @@ def curve_keys(recipe: Recipe) -> list[str]:
     return ["loss_g", "g_gan", "g_fm", "g_l1", *(k for k, w in optional if w), "loss_d", "d_real", "d_fake"]
 
 
-def photo_signatures(photos: np.ndarray, chunk: int = 512):
-    """N×H×W×3 uint8 photos → the identity loss's gallery: their N×side² signatures as a Var."""
+def photo_signatures(photos: np.ndarray, region: str = "full", chunk: int = 512):
+    """N×H×W×3 uint8 photos → the identity loss's gallery: their N×n signatures of identity region
+    `region` as a Var (`losses.signature`; `full`: the evaluation's `identity_signature`)."""
     from .._jittor import jt
-    from ..evaluate.metrics import identity_signature
+    from ..evaluate.metrics import SIGNATURE_SIDE
+    from .losses import signature
 
-    return jt.array(np.concatenate([identity_signature(photos[i:i + chunk]) for i in range(0, len(photos), chunk)]))
+    with jt.no_grad():
+        return jt.concat([signature(photo_var(photos[i:i + chunk]), SIGNATURE_SIDE, region=region)
+                          for i in range(0, len(photos), chunk)]).detach()
 
 
 def run_init(out) -> str | None:
