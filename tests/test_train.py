@@ -415,6 +415,9 @@ def test_identity_loss_is_optional_recorded_and_trains():
     hist = [train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas,
                        Recipe(lambda_l1=0.0, lambda_id=10.0), identity=identity) for _ in range(4)]
     assert all(np.isfinite(h["g_id"]) for h in hist) and hist[-1]["g_id"] < hist[0]["g_id"]
+    face = (photo_signatures(pack["photos"], "face"), np.arange(4))  # the same step on the face region
+    assert np.isfinite(train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas,
+                                  Recipe(lambda_id=10.0, id_region="face"), identity=face)["g_id"])
     assert "g_id" not in train_step(gmods, disc, opt_g, opt_d, lat, pack["sketches"], pack["photos"], CFG.canvas)
     assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--lambda-id", "2"]).lambda_id == 2.0
     meta, loss = {"step": 0}, dict(lambda_fm=5, lambda_l1=100, lambda_local=50, lr=5e-5, lr_decay_steps=0)
