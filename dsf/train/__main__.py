@@ -288,8 +288,8 @@ def _local_parts_text(phase: dict) -> str:
 def _loss_weights(sp):
     """Stage 2's recipe options. Each left out keeps the resumed run's current value (its last
     loss phase), or takes the default shown on a new run (see `recipe.resumed_recipe`)."""
-    from .recipe import (ID_GRADIENTS, ID_REGIONS, ID_TEMPERATURE, LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL, LAMBDA_SSIM, LR,
-                         check_ema_decay, check_id_temperature, check_latent_noise, check_share)
+    from .recipe import (ID_GRADIENTS, ID_REGIONS, ID_TEMPERATURE, LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL,
+                         LAMBDA_SSIM, LR, check_ema_decay, check_id_temperature, check_latent_noise, check_share)
 
     def add(flag, text, new, **kw):  # `new`: the value a new run takes when the option is left out
         sp.add_argument(flag, default=None, help=f"{text} (left out: the resumed run's value, else {new})", **kw)

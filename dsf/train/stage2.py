@@ -324,9 +324,9 @@ def photo_signatures(photos: np.ndarray, region: str = "full", chunk: int = 512)
     from ..evaluate.metrics import SIGNATURE_SIDE
     from .losses import signature
 
-    with jt.no_grad():
-        return jt.concat([signature(photo_var(photos[i:i + chunk]), SIGNATURE_SIDE, region=region)
-                          for i in range(0, len(photos), chunk)]).detach()
+    with jt.no_grad():  # one chunk at a time in memory; the gallery is a constant
+        return jt.array(np.concatenate([signature(photo_var(photos[i:i + chunk]), SIGNATURE_SIDE, region=region).numpy()
+                                        for i in range(0, len(photos), chunk)]))
 
 
 def run_init(out) -> str | None:
