@@ -78,24 +78,28 @@ def test_rows_are_matched_by_sketch_not_by_processing_order(tmp_path):
     assert table["identity log(rank/first's)"] == ["+0.000 ± 0.000"] * 2
 
 
-def _judged_report(folder: Path, l1s, edge_ranks, locality: float | None = 3.6, ssim: float = 0.47) -> Path:
+def _judged_report(folder: Path, l1s, edge_ranks, locality: float | None = 3.6, ssim: float = 0.47,
+                   grey_ranks=None, top5: float = 0.2, refine: float = 9.0) -> Path:
     """A report with what the shipping rule reads: per-sketch L1, SSIM, chroma L1, both identity
-    ranks and the robustness rows, the locality ratios (None: not measured) and the checks."""
+    ranks (grey by default 10 ± 5) and the robustness rows, the locality ratios (None: not
+    measured), the refine response and the checks."""
     folder.mkdir()
     n, stat = len(l1s), {"mean": float(np.mean(l1s)), "sem": 0.001}
     model = {"method": "model r=0.5", "setting": "intact", "l1": stat, "ssim": {"mean": ssim, "sem": 0.001},
-             "identity": {"top1": 0.1, "top5": 0.2, "median_rank": 5.0, "gallery": n},
+             "identity": {"top1": 0.1, "top5": top5, "median_rank": 5.0, "gallery": n},
              "identity_edges": {"top1": 0.1, "top5": 0.3, "median_rank": 5.0, "gallery": n}}
     report = {"rows": [model], "checks": {"removed_r=1_minus_r=0_l1": {"mean": -0.005, "sem": 0.001},
                                           "win_rate_vs_mean_face_ssim": 0.9}, "n_robust": n}
     if locality is not None:
         report["locality"] = {p: {"ratio": locality} for p in PARTS}
+        report["refine_response"] = {p: {"inside": {"mean": refine}} for p in PARTS}
     else:  # a light evaluation: no effects, one sketch with strokes removed
         report["n_robust"] = 1
     (folder / "report.json").write_text(json.dumps(report))
     wobble = np.linspace(-1, 1, n)  # per-sketch spread, so each paired difference has an SE
     arrays = {"l1": np.asarray(l1s, float), "ssim": ssim + 0.01 * wobble, "l1_chroma": 0.04 + 0.001 * wobble,
-              "rank": 10 + 5 * wobble, "rank_edges": np.asarray(edge_ranks, float)}
+              "rank": 10 + 5 * wobble if grey_ranks is None else np.asarray(grey_ranks, float),
+              "rank_edges": np.asarray(edge_ranks, float)}
     np.savez(folder / "per_image.npz", ids=np.arange(n).astype(str), **{"positions/intact": np.arange(n)},
              **{f"{k}/model r=0.5/intact": v for k, v in arrays.items()},
              **{f"l1/model r={r}/strokes_removed": np.asarray(l1s, float) - 0.005 * r for r in (0, 1)},
@@ -149,6 +153,35 @@ def test_rule_counts_the_margins_from_an_earlier_model_when_asked(tmp_path):
     assert _rule(shipped, candidate)[-1] == "verdict: passes"
     lines = _rule(shipped, candidate, options=["--margins-from", earlier])
     assert "FAILS: L1 within +0.0018" in lines and lines[-1] == "verdict: fails"
+
+
+def test_identity_trade_ships_an_ssim_cost_past_the_margin_only_for_the_issues_identity(tmp_path):
+    """--identity-trade: SSIM may fall past the 1 % margin (not below 0.46) and L1 rise by up to
+    0.005, when grey top-5 reaches 28.8 % and the grey rank improves beyond 2 SE."""
+    rng = np.random.default_rng(0)
+    l1s, ranks = 0.17 + 0.02 * rng.random(200), rng.integers(1, 100, 200).astype(float)
+    shipped = _judged_report(tmp_path / "a", l1s, ranks, grey_ranks=ranks)
+    edges = np.maximum(1, ranks + rng.integers(-2, 3, 200))  # about the same, with a spread
+    costly = dict(l1s=l1s + 0.003 + 0.0002 * rng.standard_normal(200), edge_ranks=edges, ssim=0.465,
+                  grey_ranks=ranks * 0.7)
+    candidate = _judged_report(tmp_path / "b", **costly, top5=0.30)
+    assert _rule(shipped, candidate)[-1] == "verdict: fails"
+    lines = _rule(shipped, candidate, options=["--identity-trade"])
+    assert "ok: grey top-5 ≥ 28.8 % and grey identity better beyond 2 SE" in lines and lines[-1] == "verdict: passes"
+    short = _judged_report(tmp_path / "c", **costly, top5=0.28)
+    assert _rule(shipped, short, options=["--identity-trade"])[-1] == "verdict: fails"
+
+
+def test_identity_trade_still_bounds_l1_ssim_and_refine(tmp_path):
+    rng = np.random.default_rng(0)
+    l1s, ranks = 0.17 + 0.02 * rng.random(200), rng.integers(1, 100, 200).astype(float)
+    shipped = _judged_report(tmp_path / "a", l1s, ranks, grey_ranks=ranks)
+    gain = dict(edge_ranks=np.maximum(1, ranks + rng.integers(-2, 3, 200)), grey_ranks=ranks * 0.7, top5=0.30)
+    for name, bad, failed in (("l1", dict(l1s=l1s + 0.006), "FAILS: L1 within +0.0050"),
+                              ("ssim", dict(l1s=l1s, ssim=0.455), "FAILS: SSIM ≥ 0.46"),
+                              ("refine", dict(l1s=l1s, refine=7.5), "FAILS: refine's mean window change ≥ 8/255")):
+        lines = _rule(shipped, _judged_report(tmp_path / name, **gain, **bad), options=["--identity-trade"])
+        assert failed in lines and lines[-1] == "verdict: fails"
 
 
 def test_a_missing_or_broken_report_is_one_line_not_a_traceback(tmp_path):
