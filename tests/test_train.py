@@ -405,6 +405,44 @@ def test_identity_region_face_compares_the_centre_only_and_is_a_recorded_option(
     np.testing.assert_allclose(signature(faces, 32, region="face").numpy(), face[3:], atol=1e-5)
 
 
+def test_edge_identity_signature_is_the_evaluations_and_recorded():
+    """`--id-signature edges`: the loss's signature and gallery are the evaluation's edge signature
+    (64×64 gradient magnitude), its own photo scores far better than another's, its gradient stays
+    finite on a flat face, and the option is checked, parsed, recorded and shown; a phase from
+    before the option trained on grey."""
+    from dsf.evaluate.metrics import edge_signature
+    from dsf.train.__main__ import parser, phase_text
+    from dsf.train.losses import identity_contrast, signature
+    from dsf.train.recipe import Recipe, record_phase
+    from dsf.train.stage2 import photo_signatures, signature_side
+
+    rng = np.random.default_rng(11)
+    photos = rng.integers(0, 256, (4, 128, 128, 3)).astype(np.uint8)
+    faces = jt.array(photos.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
+    assert signature_side("edges") == 64 and signature_side("grey") == 32
+    gallery = photo_signatures(photos, kind="edges")
+    assert gallery.shape == (4, 63 * 63)
+    np.testing.assert_allclose(gallery.numpy(), edge_signature(photos), atol=1e-5)
+    np.testing.assert_allclose(signature(faces, 64, kind="edges").numpy(), edge_signature(photos), atol=1e-5)
+    assert photo_signatures(photos, "face", "edges").shape == (4, 43 * 39)
+    right = identity_contrast(faces, gallery, [0, 1, 2, 3], 0.02, 64, kind="edges").item()
+    wrong = identity_contrast(faces, gallery, [1, 2, 3, 0], 0.02, 64, kind="edges").item()
+    assert right < 0.01 and wrong > 5
+    flat = jt.zeros((1, 3, 128, 128))
+    grad = jt.grad(identity_contrast(flat, gallery, [0], 0.02, 64, kind="edges"), flat).numpy()
+    assert np.isfinite(grad).all()
+
+    with pytest.raises(ValueError, match="identity signature must be one of grey, edges"):
+        Recipe(id_signature="colour")
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--id-signature", "edges"]).id_signature == "edges"
+    assert "λ_id 100 (edge signature)," in phase_text(Recipe(lambda_id=100, id_signature="edges").as_phase())
+    assert "signature" not in phase_text(Recipe(lambda_id=100).as_phase())
+    old = {k: v for k, v in Recipe(lambda_id=100).as_phase().items() if k != "id_signature"}
+    meta = {"step": 0, "loss_phases": [{"from_step": 0, **old}]}  # a phase from before the option
+    record_phase(meta, Recipe(lambda_id=100))
+    assert len(meta["loss_phases"]) == 1
+
+
 def test_identity_loss_is_optional_recorded_and_trains():
     from dsf.train.__main__ import parser
     from dsf.train.recipe import Recipe, record_phase

@@ -16,6 +16,7 @@
 #   ID_GRADIENT=neutral ...                               # its gradient equal in R, G, B (--id-gradient)
 #   ID_TEMPERATURE=0.05 ...                               # its softmax temperature (--id-temperature)
 #   ID_REGION=face ...                                    # it compares the face's centre only (--id-region)
+#   ID_SIGNATURE=edges ...                                # it compares contours, not shading (--id-signature)
 #   SSIM=200 ...                                          # with the structure (1 − SSIM) loss
 #   REFINE=0.5 ...                                        # half the latents refined (--refine-share)
 #   LATENT_NOISE=0.2 ...                                  # noisy training latents (--latent-noise)
@@ -55,7 +56,8 @@ STAGE2=(--data "$DATA" --out "$RUN" --balance 0)
 option() { [ -z "${!1:-}" ] || STAGE2+=("$2" "${!1}"); }
 option FM --lambda-fm; option L1 --lambda-l1; option LOCAL --lambda-local; option LOCAL_PARTS --local-parts
 option LOCAL_WEIGHTS --local-weights; option ID --lambda-id; option ID_GRADIENT --id-gradient
-option ID_TEMPERATURE --id-temperature; option ID_REGION --id-region; option SSIM --lambda-ssim
+option ID_TEMPERATURE --id-temperature; option ID_REGION --id-region; option ID_SIGNATURE --id-signature
+option SSIM --lambda-ssim
 option REFINE --refine-share; option LATENT_NOISE --latent-noise; option AUGMENT --augment-share
 option LR --lr; option LR_D --lr-d; option D_NOISE --d-noise
 option EMA --ema-decay; option SEED --seed; option DECAY --lr-decay-steps; option UNTIL --until; option STEPS --max-steps

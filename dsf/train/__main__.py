@@ -269,13 +269,14 @@ def phase_text(ph: dict) -> str:
 
 
 def _id_notes(phase: dict) -> str:
-    """' (gradient neutral in colour, temperature 0.05, face region)': what a loss phase's
+    """' (gradient neutral in colour, temperature 0.05, face region, edge signature)': what a loss phase's
     identity loss does differently from the defaults, else ''."""
     from .recipe import ID_TEMPERATURE
     temperature = phase.get("id_temperature", ID_TEMPERATURE)
     notes = ["gradient neutral in colour"] * (phase.get("id_gradient") == "neutral") \
         + [f"temperature {temperature:g}"] * (temperature != ID_TEMPERATURE) \
-        + [f"{phase['id_region']} region"] * (phase.get("id_region", "full") != "full")
+        + [f"{phase['id_region']} region"] * (phase.get("id_region", "full") != "full") \
+        + ["edge signature"] * (phase.get("id_signature") == "edges")
     return f" ({', '.join(notes)})" if notes else ""
 
 
@@ -288,7 +289,7 @@ def _local_parts_text(phase: dict) -> str:
 def _loss_weights(sp):
     """Stage 2's recipe options. Each left out keeps the resumed run's current value (its last
     loss phase), or takes the default shown on a new run (see `recipe.resumed_recipe`)."""
-    from .recipe import (ID_GRADIENTS, ID_REGIONS, ID_TEMPERATURE, LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL,
+    from .recipe import (ID_GRADIENTS, ID_REGIONS, ID_SIGNATURES, ID_TEMPERATURE, LAMBDA_FM, LAMBDA_ID, LAMBDA_L1, LAMBDA_LOCAL,
                          LAMBDA_SSIM, LR, check_ema_decay, check_id_temperature, check_latent_noise, check_share)
 
     def add(flag, text, new, **kw):  # `new`: the value a new run takes when the option is left out
@@ -312,6 +313,9 @@ def _loss_weights(sp):
     add("--id-region", "where the identity loss compares faces with photos: full, the whole canvas (as the "
         "evaluation's identity rank), or face, its centre from about brows to chin, leaving out the hair, "
         "background and shoulders a sketch says little about", choices=ID_REGIONS, new=ID_REGIONS[0])
+    add("--id-signature", "what the identity loss compares: grey, the evaluation's 32×32 grey thumbnails "
+        "(shading), or edges, its edge signature (their gradient magnitude at 64×64: contours, what a sketch "
+        "draws)", choices=ID_SIGNATURES, new=ID_SIGNATURES[0])
     add("--lambda-ssim", "stage 2 structure loss weight: 1 − SSIM(face, photo), the evaluation's SSIM "
         "(the kit's departure; 0: the paper's losses)", type=float, new=f"{LAMBDA_SSIM:g}")
     add("--lr", "stage 2 learning rate (both Adams, unless --lr-d sets the discriminator's)", type=float, new=f"{LR:g}")

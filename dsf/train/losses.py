@@ -28,7 +28,9 @@ BT.601 grey weighs green 0.587, red 0.299 and blue 0.114, so the signature's own
 pushes green twice as hard as red and five times blue: at λ_id 100 the faces took a colour cast
 (green hair, pink skin). `neutral=True` keeps the loss value and hands its gradient to the three
 channels alike (straight-through: the value of BT.601 grey, the gradient of the channel mean),
-so the push changes lightness, not colour.
+so the push changes lightness, not colour. `kind="edges"` compares the evaluation's edge
+signature instead (the gradient magnitude of 64×64 grey thumbnails: contours, what a sketch
+draws) rather than the grey thumbnails' shading.
 
 `ssim_loss` is the kit's structure loss (not in the paper, off by default): 1 − SSIM, computed
 exactly as the evaluation's `dsf.evaluate.metrics.ssim` (per RGB channel, Gaussian window,
@@ -98,29 +100,35 @@ def region_blocks(region: str, side: int) -> tuple[slice, slice]:
     return slice(round(top * side), round(bottom * side)), slice(round(left * side), round(right * side))
 
 
-def signature(images: jt.Var, side: int, neutral: bool = False, region: str = "full") -> jt.Var:
+def signature(images: jt.Var, side: int, neutral: bool = False, region: str = "full", kind: str = "grey") -> jt.Var:
     """B×3×H×W images → B×n identity signatures (differentiable): BT.601 grey, side×side block
-    means, those of `region` kept (`region_blocks`; `full`: n = side², as
-    `dsf.evaluate.metrics.identity_signature`), zero mean, unit norm. The images' value range
-    does not matter (offset and scale cancel). `neutral`: the same values, with the gradient of
-    the channel mean (equal in R, G and B)."""
+    means, those of `region` kept (`region_blocks`); `kind` "edges": their gradient magnitude
+    (forward differences, (rows − 1)×(columns − 1)); zero mean, unit norm. `full` region: n = side²
+    as `dsf.evaluate.metrics.identity_signature`, or (side − 1)² as its `edge_signature`. The
+    images' value range does not matter (offset and scale cancel). `neutral`: the same values,
+    with the gradient of the channel mean (equal in R, G and B)."""
     b, _, h, w = images.shape
     grey = 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]
     if neutral:
         mean = images.mean(1)
         grey = mean + (grey - mean).detach()
     rows, cols = region_blocks(region, side)
-    small = grey.reshape(b, side, h // side, side, w // side).mean(4).mean(2)[:, rows, cols].reshape(b, -1)
+    small = grey.reshape(b, side, h // side, side, w // side).mean(4).mean(2)[:, rows, cols]
+    if kind == "edges":  # the tiny constant keeps the gradient of sqrt finite where the image is flat
+        dx, dy = small[:, :-1, 1:] - small[:, :-1, :-1], small[:, 1:, :-1] - small[:, :-1, :-1]
+        small = (dx * dx + dy * dy + 1e-12).sqrt()
+    small = small.reshape(b, -1)
     small = small - small.mean(1, keepdims=True)
     return small / ((small * small).sum(1, keepdims=True) + 1e-12).sqrt()
 
 
 def identity_contrast(faces: jt.Var, gallery: jt.Var, own, temperature: float, side: int,
-                      neutral: bool = False, region: str = "full") -> jt.Var:
-    """InfoNCE over a gallery of photo signatures (N×n, constants, of the same `region`): mean
-    over the faces of −log softmax(similarity / temperature)[own photo], `own[i]` = face i's row
-    in `gallery`; `neutral`: the faces' signature gradient equal in R, G and B (see `signature`)."""
-    logits = jt.matmul(signature(faces, side, neutral, region), gallery.transpose(1, 0)) / temperature
+                      neutral: bool = False, region: str = "full", kind: str = "grey") -> jt.Var:
+    """InfoNCE over a gallery of photo signatures (N×n, constants, of the same `region` and
+    `kind`): mean over the faces of −log softmax(similarity / temperature)[own photo], `own[i]` =
+    face i's row in `gallery`; `neutral`: the faces' signature gradient equal in R, G and B (see
+    `signature`)."""
+    logits = jt.matmul(signature(faces, side, neutral, region, kind), gallery.transpose(1, 0)) / temperature
     return jt.nn.cross_entropy_loss(logits, jt.array(np.asarray(own, np.int32)))
 
 

@@ -23,6 +23,9 @@ or the channel mean's, equal in all three (`losses.signature`)."""
 ID_REGIONS = ("full", "face")
 """Where the identity loss compares each face with the photos: the whole canvas, or its centre,
 about brows to chin (`losses.FACE_REGION`), leaving out the border a sketch says little about."""
+ID_SIGNATURES = ("grey", "edges")
+"""What the identity loss compares: the evaluation's grey thumbnails (shading, 32×32) or its edge
+signature (their gradient magnitude at 64×64: contours, what a sketch draws; `losses.signature`)."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,9 @@ class Recipe:
     learning rates (`lr_d` None: `lr`), how the identity loss's gradient reaches the colour
     channels (`id_gradient`, one of `ID_GRADIENTS`), its softmax temperature (`id_temperature`:
     lower weighs the photos most like each face harder) and region (`id_region`, one of
-    `ID_REGIONS`), the linear decay to 0 over `lr_decay_steps` (0: none) and the decay of the
+    `ID_REGIONS`) and signature (`id_signature`, one of `ID_SIGNATURES`), the linear decay to 0 over `lr_decay_steps` (0: none) and the decay of the
     weight average (`ema_decay`, see `average`; 0: none). Parts, weights, the shares, the
-    identity gradient, temperature and region and the average's decay are checked on creation."""
+    identity gradient, temperature, region and signature and the average's decay are checked on creation."""
     lambda_fm: float = LAMBDA_FM
     lambda_l1: float = LAMBDA_L1
     lambda_local: float = LAMBDA_LOCAL
@@ -48,6 +51,7 @@ class Recipe:
     id_gradient: str = ID_GRADIENTS[0]
     id_temperature: float = ID_TEMPERATURE
     id_region: str = ID_REGIONS[0]
+    id_signature: str = ID_SIGNATURES[0]
     d_noise: float = 0.0
     refine_share: float = 0.0
     latent_noise: float = 0.0
@@ -64,9 +68,10 @@ class Recipe:
         object.__setattr__(self, "augment_share", check_share(self.augment_share, "augment share"))
         object.__setattr__(self, "latent_noise", check_latent_noise(self.latent_noise))
         object.__setattr__(self, "ema_decay", check_ema_decay(self.ema_decay))
-        object.__setattr__(self, "id_gradient", check_id_gradient(self.id_gradient))
+        object.__setattr__(self, "id_gradient", check_choice(self.id_gradient, ID_GRADIENTS, "identity gradient"))
         object.__setattr__(self, "id_temperature", check_id_temperature(self.id_temperature))
-        object.__setattr__(self, "id_region", check_id_region(self.id_region))
+        object.__setattr__(self, "id_region", check_choice(self.id_region, ID_REGIONS, "identity region"))
+        object.__setattr__(self, "id_signature", check_choice(self.id_signature, ID_SIGNATURES, "identity signature"))
         if self.lr_d is None:
             object.__setattr__(self, "lr_d", self.lr)
 
@@ -124,17 +129,11 @@ def check_ema_decay(decay: float) -> float:
     return float(decay)
 
 
-def check_id_gradient(name: str) -> str:
-    """The identity gradient's name, one of `ID_GRADIENTS`; a clear error otherwise."""
-    if name not in ID_GRADIENTS:
-        raise ValueError(f"the identity gradient must be one of {', '.join(ID_GRADIENTS)}; got {name!r}")
-    return name
-
-
-def check_id_region(name: str) -> str:
-    """The identity region's name, one of `ID_REGIONS`; a clear error otherwise."""
-    if name not in ID_REGIONS:
-        raise ValueError(f"the identity region must be one of {', '.join(ID_REGIONS)}; got {name!r}")
+def check_choice(name: str, choices: tuple, what: str) -> str:
+    """`name` if it is one of `choices` (the identity loss's gradient, region or signature: `what`);
+    a clear error otherwise."""
+    if name not in choices:
+        raise ValueError(f"the {what} must be one of {', '.join(choices)}; got {name!r}")
     return name
 
 

@@ -22,7 +22,7 @@ a part's edit should change its own region only (`dsf.components.part_regions`).
 photo on the evaluation's identity signature (softmax temperature `--id-temperature`, default
 `recipe.ID_TEMPERATURE`); `--id-gradient neutral` hands that loss's gradient to R, G and B
 alike (`losses.signature`); `--id-region face` compares faces and photos on the canvas's centre
-only (`losses.FACE_REGION`). With λ_SSIM > 0
+only (`losses.FACE_REGION`); `--id-signature edges` on the evaluation's edge signature. With λ_SSIM > 0
 (the third, `--lambda-ssim`), it also pays λ_SSIM · (1 − SSIM(face, photo)) (`losses.ssim_loss`,
 the evaluation's SSIM): a structure term in place of the perceptual loss. With `--ema-decay`
 (the fourth, `average`), the run also keeps a moving average of the generator-side weights. Two Adam optimizers (lr 2e-4, betas
@@ -105,7 +105,6 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
 
     from ..embedding import normalise
     from ..components import part_regions
-    from ..evaluate.metrics import SIGNATURE_SIDE
     from .losses import feature_matching, identity_contrast, l1, lsgan, outside_change, ssim_loss
 
     cond = normalise(sketches)
@@ -137,8 +136,9 @@ def train_step(gmods, disc, opt_g, opt_d, latents: dict, sketches: np.ndarray, p
         loss_g = loss_g + lambda_local * loss_local
         losses["g_local"] = loss_local.item()
     if recipe.lambda_id:
-        loss_id = identity_contrast(fake, identity[0], identity[1], recipe.id_temperature, SIGNATURE_SIDE,
-                                    neutral=recipe.id_gradient == "neutral", region=recipe.id_region)
+        loss_id = identity_contrast(fake, identity[0], identity[1], recipe.id_temperature,
+                                    signature_side(recipe.id_signature), neutral=recipe.id_gradient == "neutral",
+                                    region=recipe.id_region, kind=recipe.id_signature)
         loss_g = loss_g + recipe.lambda_id * loss_id
         losses["g_id"] = loss_id.item()
     if recipe.lambda_ssim:
@@ -279,7 +279,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     average = WeightAverage.resume(gmods, build_stage2(cfg)[0], recipe.ema_decay, run.checkpoint) if recipe.ema_decay else None
     if average:
         run.modules.update(average.modules())
-    gallery = photo_signatures(pack["photos"], recipe.id_region) if recipe.lambda_id else None
+    gallery = photo_signatures(pack["photos"], recipe.id_region, recipe.id_signature) if recipe.lambda_id else None
     projected = leave_one_out_projections(bank, cfg.k) if recipe.refine_share else None
     spread = {p: bank[p].std(axis=0) for p in PARTS} if recipe.latent_noise else None
     encoders = load_encoders(out, cfg, init) if recipe.augment_share else None
@@ -317,16 +317,22 @@ def curve_keys(recipe: Recipe) -> list[str]:
     return ["loss_g", "g_gan", "g_fm", "g_l1", *(k for k, w in optional if w), "loss_d", "d_real", "d_fake"]
 
 
-def photo_signatures(photos: np.ndarray, region: str = "full", chunk: int = 512):
+def photo_signatures(photos: np.ndarray, region: str = "full", kind: str = "grey", chunk: int = 512):
     """N×H×W×3 uint8 photos → the identity loss's gallery: their N×n signatures of identity region
-    `region` as a Var (`losses.signature`; `full`: the evaluation's `identity_signature`)."""
+    `region` and kind `kind` as a Var (`losses.signature`; `full`: the evaluation's
+    `identity_signature` or `edge_signature`)."""
     from .._jittor import jt
-    from ..evaluate.metrics import SIGNATURE_SIDE
     from .losses import signature
 
     with jt.no_grad():  # one chunk at a time in memory; the gallery is a constant
-        return jt.array(np.concatenate([signature(photo_var(photos[i:i + chunk]), SIGNATURE_SIDE, region=region).numpy()
-                                        for i in range(0, len(photos), chunk)]))
+        return jt.array(np.concatenate([signature(photo_var(photos[i:i + chunk]), signature_side(kind), region=region,
+                                                  kind=kind).numpy() for i in range(0, len(photos), chunk)]))
+
+
+def signature_side(kind: str) -> int:
+    """The thumbnail side of identity signature `kind`, the evaluation's: 32 for grey, 64 for edges."""
+    from ..evaluate.metrics import EDGE_SIDE, SIGNATURE_SIDE
+    return EDGE_SIDE if kind == "edges" else SIGNATURE_SIDE
 
 
 def run_init(out) -> str | None:
