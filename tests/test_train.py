@@ -154,7 +154,7 @@ def test_resume_bank_and_export(tmp_path):
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
                                     "local_weights": {}, "lambda_id": 0.0, "id_gradient": "bt601", "id_temperature": 0.1,
-                                    "id_region": "full", "lr_d": 3e-5, "d_noise": 0.2,
+                                    "id_region": "full", "id_signature": "grey", "lr_d": 3e-5, "d_noise": 0.2,
                                     "lambda_ssim": 5.0, "refine_share": 0.5, "latent_noise": 0.1,
                                     "augment_share": 0.5, "ema_decay": 0.0}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
