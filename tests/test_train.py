@@ -384,10 +384,7 @@ def test_identity_region_face_compares_the_centre_only_and_is_a_recorded_option(
         parser().parse_args(["stage2", "--data", "d", "--out", "o", "--id-region", "hair"])
     assert "λ_id 100 (face region)," in phase_text(Recipe(lambda_id=100, id_region="face").as_phase())
     assert "region" not in phase_text(Recipe(lambda_id=100).as_phase())
-    old = {k: v for k, v in Recipe(lambda_id=100).as_phase().items() if k != "id_region"}
-    meta = {"step": 0, "loss_phases": [{"from_step": 0, **old}]}  # a phase from before the option
-    record_phase(meta, Recipe(lambda_id=100))
-    assert len(meta["loss_phases"]) == 1
+    meta = _phase_from_before("id_region")
     meta["step"] = 3
     record_phase(meta, Recipe(lambda_id=100, id_region="face"))
     assert resumed_recipe({}, meta).id_region == "face"
@@ -405,6 +402,17 @@ def test_identity_region_face_compares_the_centre_only_and_is_a_recorded_option(
     np.testing.assert_allclose(signature(faces, 32, region="face").numpy(), face[3:], atol=1e-5)
 
 
+def _phase_from_before(option: str) -> dict:
+    """A checkpoint meta whose one loss phase (λ_id 100) was recorded before `option` existed:
+    recording the same recipe again must not start a new phase (it trained with the default)."""
+    from dsf.train.recipe import Recipe, record_phase
+    old = {k: v for k, v in Recipe(lambda_id=100).as_phase().items() if k != option}
+    meta = {"step": 0, "loss_phases": [{"from_step": 0, **old}]}
+    record_phase(meta, Recipe(lambda_id=100))
+    assert len(meta["loss_phases"]) == 1
+    return meta
+
+
 def test_edge_identity_signature_is_the_evaluations_and_recorded():
     """`--id-signature edges`: the loss's signature and gallery are the evaluation's edge signature
     (64×64 gradient magnitude), its own photo scores far better than another's, its gradient stays
@@ -413,7 +421,7 @@ def test_edge_identity_signature_is_the_evaluations_and_recorded():
     from dsf.evaluate.metrics import edge_signature
     from dsf.train.__main__ import parser, phase_text
     from dsf.train.losses import identity_contrast, signature
-    from dsf.train.recipe import Recipe, record_phase
+    from dsf.train.recipe import Recipe
     from dsf.train.stage2 import photo_signatures, signature_side
 
     rng = np.random.default_rng(11)
@@ -437,10 +445,7 @@ def test_edge_identity_signature_is_the_evaluations_and_recorded():
     assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--id-signature", "edges"]).id_signature == "edges"
     assert "λ_id 100 (edge signature)," in phase_text(Recipe(lambda_id=100, id_signature="edges").as_phase())
     assert "signature" not in phase_text(Recipe(lambda_id=100).as_phase())
-    old = {k: v for k, v in Recipe(lambda_id=100).as_phase().items() if k != "id_signature"}
-    meta = {"step": 0, "loss_phases": [{"from_step": 0, **old}]}  # a phase from before the option
-    record_phase(meta, Recipe(lambda_id=100))
-    assert len(meta["loss_phases"]) == 1
+    _phase_from_before("id_signature")
 
 
 def test_identity_loss_is_optional_recorded_and_trains():
