@@ -145,18 +145,18 @@ def test_resume_bank_and_export(tmp_path):
     m = train_stage2(None, CFG, out, epochs=1, batch=8, max_steps=1, extend=True, **kw)  # trains on
     assert m["step"] == 4
     # A new phase: heavier L1, learning rates (D's its own) decaying to 0 over 3 steps, instance
-    # noise, half the latents refined, noisy latents, half the faces from augmented sketches;
-    # then the run ends.
+    # noise, half the latents refined, noisy latents, half the faces from augmented sketches,
+    # half mirrored; then the run ends.
     m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, **kw,
                      recipe=Recipe(lambda_l1=50, lr=1e-4, lr_decay_steps=3, lr_d=3e-5, d_noise=0.2, lambda_ssim=5.0,
-                                   refine_share=0.5, latent_noise=0.1, augment_share=0.5))
+                                   refine_share=0.5, latent_noise=0.1, augment_share=0.5, mirror_share=0.5))
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
                                     "local_weights": {}, "lambda_id": 0.0, "id_gradient": "bt601", "id_temperature": 0.1,
                                     "id_region": "full", "id_signature": "grey", "lr_d": 3e-5, "d_noise": 0.2,
                                     "lambda_ssim": 5.0, "refine_share": 0.5, "latent_noise": 0.1,
-                                    "augment_share": 0.5, "ema_decay": 0.0}
+                                    "augment_share": 0.5, "mirror_share": 0.5, "ema_decay": 0.0}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     logged = [json.loads(l) for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose([r["lr"] for r in logged[-3:]], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -609,6 +609,65 @@ def test_augmented_faces_are_other_drawings_encoded_afresh(capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["stage2", "--data", "d", "--out", "o", "--augment-share", "-0.5"])
     assert "expected a share in [0, 1]" in capsys.readouterr().err
+
+
+def test_mirrored_faces_are_new_aligned_faces_and_compared_back(capsys):
+    """--mirror-share: the chosen rows' sketches and photos are mirrored about the faces' axis (the
+    template's eyes swap places, its nose and mouth stay) and the sketch encoded afresh, the others
+    stay; share 0 changes nothing; the identity loss mirrors those faces back before it compares
+    them with the gallery, with a gradient; a bad share is refused with a clear error."""
+    from dsf.data.align import template_points
+    from dsf.networks import set_batchnorm_mode
+    from dsf.train.__main__ import parser, phase_text
+    from dsf.train.bank import encode_all
+    from dsf.train.data import mirror_all, mirror_columns
+    from dsf.train.losses import identity_contrast
+    from dsf.train.recipe import Recipe
+    from dsf.train.stage1 import build_stage1
+    from dsf.train.stage2 import photo_signatures, photo_var, unmirrored, with_mirrored
+
+    cols, t = mirror_columns(128), template_points(128)
+    assert cols[int(t[0, 0])] == int(t[1, 0]) and cols[int(t[1, 0])] == int(t[0, 0])  # eye1 ↔ eye2
+    assert (cols[:124] == 123 - np.arange(124)).all() and sorted(set(cols)) == list(range(124))
+    encoders = build_stage1(CFG)
+    for m in encoders.values():
+        set_batchnorm_mode(m, "eval")
+    pack = _pack(8)
+    sketches, photos = pack["sketches"], pack["photos"]
+    latents = encode_all(encoders, sketches, progress=False)
+    same = with_mirrored(latents, sketches, photos, encoders, 0.0, np.random.default_rng(0))
+    assert same[0] is latents and same[1] is sketches and same[2] is photos and not same[3].any()
+    out, drawn, shot, mirrored = with_mirrored(latents, sketches, photos, encoders, 0.5, np.random.default_rng(0))
+    rows, kept = np.flatnonzero(mirrored), np.flatnonzero(~mirrored)
+    assert 1 <= len(rows) <= 7
+    np.testing.assert_array_equal(drawn[rows], sketches[rows][:, :, cols])
+    np.testing.assert_array_equal(shot[rows], photos[rows][:, :, cols])
+    np.testing.assert_array_equal(drawn[kept], sketches[kept])
+    fresh = encode_all(encoders, drawn[rows], progress=False)
+    for p in PARTS:
+        np.testing.assert_array_equal(out[p][kept], latents[p][kept])
+        np.testing.assert_allclose(out[p][rows], fresh[p], rtol=1e-5, atol=1e-5)
+
+    # A face that is its mirrored photo, mirrored back, is its photo (but for the reflected border).
+    faces = photo_var(mirror_all(photos))
+    back = unmirrored(faces, np.ones(8, bool)).numpy()
+    np.testing.assert_allclose(back[..., :124], photo_var(photos).numpy()[..., :124], atol=1e-6)
+    assert unmirrored(faces, np.zeros(8, bool)) is faces and unmirrored(faces) is faces
+    gallery = photo_signatures(photos)
+    as_mirrored = identity_contrast(unmirrored(faces, np.ones(8, bool)), gallery, np.arange(8), 0.05, 32)
+    as_is = identity_contrast(faces, gallery, np.arange(8), 0.05, 32)
+    exact = identity_contrast(photo_var(photos), gallery, np.arange(8), 0.05, 32)
+    assert abs(as_mirrored.item() - exact.item()) < 0.1 * abs(as_is.item() - exact.item())
+    assert np.abs(jt.grad(as_mirrored, faces).numpy()).sum() > 0
+
+    with pytest.raises(ValueError, match="mirror share"):
+        Recipe(mirror_share=1.5)
+    with pytest.raises(SystemExit):
+        parser().parse_args(["stage2", "--data", "d", "--out", "o", "--mirror-share", "2"])
+    assert "expected a share in [0, 1]" in capsys.readouterr().err
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--mirror-share", "0.5"]).mirror_share == 0.5
+    assert ", 50% of faces mirrored" in phase_text(Recipe(mirror_share=0.5).as_phase())
+    _phase_from_before("mirror_share")
 
 
 def test_ink_weighted_l1_counts_strokes_more():

@@ -265,6 +265,7 @@ def phase_text(ph: dict) -> str:
             + (f", {ph['refine_share']:.0%} of latents refined" if ph.get("refine_share") else "")
             + (f", latent noise {ph['latent_noise']:g}× spread" if ph.get("latent_noise") else "")
             + (f", {ph['augment_share']:.0%} of sketches augmented" if ph.get("augment_share") else "")
+            + (f", {ph['mirror_share']:.0%} of faces mirrored" if ph.get("mirror_share") else "")
             + (f", weights averaged (EMA decay {ph['ema_decay']:g})" if ph.get("ema_decay") else ""))
 
 
@@ -333,6 +334,10 @@ def _loss_weights(sp):
         "augmented copy of the sketch (stage 1's pen width, small warp and dropped strokes; the discriminator "
         "sees that copy), so the generator learns many drawings of each face, not one fixed latent (the kit's "
         "departure; 0: the paper's training)", type=_checked_number(check_share, "a share in [0, 1]"), new="0")
+    add("--mirror-share", "share of each batch's faces mirrored about the faces' vertical axis, sketch and "
+        "photo alike, the sketch encoded afresh by the frozen encoders (pix2pixHD flips its pairs by default; "
+        "the kit's departure from the paper's training; 0: none)", type=_checked_number(check_share, "a share in [0, 1]"),
+        new="0")
     add("--ema-decay", "keep a moving average of the feature decoders' and generator's weights, this much "
         "of it kept per step (e.g. 0.999: about the last 1,000 steps); export exports it (the kit's "
         "departure; 0: none)", type=_checked_number(check_ema_decay, "a decay in [0, 1), e.g. 0.999"), new="0")

@@ -46,6 +46,25 @@ def augment_all(sketches: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.stack([np.asarray(augment_sketch(s, rng=rng), np.uint8) for s in sketches])
 
 
+def mirror_columns(canvas: int) -> np.ndarray:
+    """Column indices that mirror an aligned canvas about the faces' vertical axis, the eye
+    midline of `dsf.data.align.template_points` (x = 61.5 at canvas 128; the published windows
+    are not centred on the canvas, so a plain left-right flip would move every part off its
+    window): column x of the mirror is column 2·axis − x of the image; the few columns past the
+    border reflect at it (a repeated edge column would smear a stroke into a streak)."""
+    from ..data.align import template_points
+
+    source = int(round(2 * template_points(canvas)[:2, 0].mean())) - np.arange(canvas)
+    source = np.where(source < 0, -source - 1, source)
+    return np.where(source >= canvas, 2 * canvas - 1 - source, source)
+
+
+def mirror_all(images: np.ndarray) -> np.ndarray:
+    """N×H×W(×C) aligned images mirrored about the faces' axis (`mirror_columns`): another
+    aligned face, eyes in the eye windows, nose and mouth in theirs."""
+    return images[:, :, mirror_columns(images.shape[2])]
+
+
 def sample_rows(n: int, k: int = 8) -> np.ndarray:
     """k rows spread evenly over a split (the sample grids' fixed held-out faces)."""
     return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int))

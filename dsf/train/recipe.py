@@ -34,7 +34,8 @@ class Recipe:
     discriminator's instance noise σ, the share of training latents blended toward their
     projection (`refine_share`, see `stage2.with_refined`), the noise added to the training
     latents (`latent_noise`, see `stage2.with_noise`), the share of training faces encoded
-    afresh from an augmented sketch (`augment_share`, see `stage2.with_augmented`), the
+    afresh from an augmented sketch (`augment_share`, see `stage2.with_augmented`), the share
+    mirrored about the faces' axis (`mirror_share`, see `stage2.with_mirrored`), the
     learning rates (`lr_d` None: `lr`), how the identity loss's gradient reaches the colour
     channels (`id_gradient`, one of `ID_GRADIENTS`), its softmax temperature (`id_temperature`:
     lower weighs the photos most like each face harder) and region (`id_region`, one of
@@ -56,6 +57,7 @@ class Recipe:
     refine_share: float = 0.0
     latent_noise: float = 0.0
     augment_share: float = 0.0
+    mirror_share: float = 0.0
     lr: float = LR
     lr_d: float | None = None
     lr_decay_steps: int = 0
@@ -66,6 +68,7 @@ class Recipe:
         object.__setattr__(self, "local_weights", check_weights(self.local_weights))
         object.__setattr__(self, "refine_share", check_share(self.refine_share, "refine share"))
         object.__setattr__(self, "augment_share", check_share(self.augment_share, "augment share"))
+        object.__setattr__(self, "mirror_share", check_share(self.mirror_share, "mirror share"))
         object.__setattr__(self, "latent_noise", check_latent_noise(self.latent_noise))
         object.__setattr__(self, "ema_decay", check_ema_decay(self.ema_decay))
         object.__setattr__(self, "id_gradient", check_choice(self.id_gradient, ID_GRADIENTS, "identity gradient"))
@@ -108,7 +111,7 @@ def check_weights(weights: dict) -> dict:
 
 
 def check_share(share: float, name: str = "share") -> float:
-    """A share (the refine or augment share, `name` in the error) as a float in [0, 1]; a clear
+    """A share (the refine, augment or mirror share, `name` in the error) as a float in [0, 1]; a clear
     error otherwise (NaN included)."""
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {share!r}")
