@@ -219,11 +219,7 @@ def with_mirrored(latents: dict, sketches: np.ndarray, photos: np.ndarray, encod
         return latents, sketches, photos, mirrored
     sketches, photos = sketches.copy(), photos.copy()
     sketches[rows], photos[rows] = mirror_all(sketches[rows]), mirror_all(photos[rows])
-    fresh = encode_all(encoders, sketches[rows], progress=False)
-    out = {p: v.copy() for p, v in latents.items()}
-    for p in PARTS:
-        out[p][rows] = fresh[p]
-    return out, sketches, photos, mirrored
+    return with_encoded(latents, sketches, rows, encoders), sketches, photos, mirrored
 
 
 def unmirrored(faces, mirrored=None):
@@ -250,11 +246,17 @@ def with_augmented(latents: dict, sketches: np.ndarray, encoders: dict, share: f
         return latents, sketches
     sketches = sketches.copy()
     sketches[rows] = augment_all(sketches[rows], rng)
+    return with_encoded(latents, sketches, rows, encoders), sketches
+
+
+def with_encoded(latents: dict, sketches: np.ndarray, rows: np.ndarray, encoders: dict) -> dict:
+    """A copy of the batch's `latents` with `rows` replaced by their (new) sketches' latents under
+    the frozen `encoders`."""
     fresh = encode_all(encoders, sketches[rows], progress=False)
     out = {p: v.copy() for p, v in latents.items()}
     for p in PARTS:
         out[p][rows] = fresh[p]
-    return out, sketches
+    return out
 
 
 def _grid(gmods, cfg, val_latents, val_sketches, val_photos):
