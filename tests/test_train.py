@@ -146,17 +146,18 @@ def test_resume_bank_and_export(tmp_path):
     assert m["step"] == 4
     # A new phase: heavier L1, learning rates (D's its own) decaying to 0 over 3 steps, instance
     # noise, half the latents refined, noisy latents, half the faces from augmented sketches,
-    # half mirrored; then the run ends.
+    # half mirrored, half pencil-drawn; then the run ends.
     m = train_stage2(None, CFG, out, epochs=9, batch=8, extend=True, **kw,
                      recipe=Recipe(lambda_l1=50, lr=1e-4, lr_decay_steps=3, lr_d=3e-5, d_noise=0.2, lambda_ssim=5.0,
-                                   refine_share=0.5, latent_noise=0.1, augment_share=0.5, mirror_share=0.5))
+                                   refine_share=0.5, latent_noise=0.1, augment_share=0.5, mirror_share=0.5,
+                                   pencil_share=0.5))
     assert m["step"] == 7 and m["done"]
     assert m["loss_phases"][-1] == {"from_step": 4, "lambda_fm": 10.0, "lambda_l1": 50.0, "lambda_local": 0.0,
                                     "lr": 1e-4, "lr_decay_steps": 3, "local_parts": list(PARTS),
                                     "local_weights": {}, "lambda_id": 0.0, "id_gradient": "bt601", "id_temperature": 0.1,
                                     "id_region": "full", "id_signature": "grey", "lr_d": 3e-5, "d_noise": 0.2,
                                     "lambda_ssim": 5.0, "refine_share": 0.5, "latent_noise": 0.1,
-                                    "augment_share": 0.5, "mirror_share": 0.5, "ema_decay": 0.0}
+                                    "augment_share": 0.5, "mirror_share": 0.5, "pencil_share": 0.5, "ema_decay": 0.0}
     assert [ph["from_step"] for ph in m["loss_phases"]] == [0, 4]
     logged = [json.loads(l) for l in (out / "stage2" / "losses.jsonl").read_text().splitlines()]
     np.testing.assert_allclose([r["lr"] for r in logged[-3:]], [1e-4, 2e-4 / 3, 1e-4 / 3])
@@ -668,6 +669,55 @@ def test_mirrored_faces_are_new_aligned_faces_and_compared_back(capsys):
     assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--mirror-share", "0.5"]).mirror_share == 0.5
     assert ", 50% of faces mirrored" in phase_text(Recipe(mirror_share=0.5).as_phase())
     _phase_from_before("mirror_share")
+
+
+def test_pencil_drawn_sketches_replace_the_chosen_rows(capsys):
+    """--pencil-share: the pencil filter draws a flat photo as white paper and a dark edge as a
+    grey stroke beside it, at any canvas; the chosen rows' sketches are drawn afresh from their
+    photos and encoded, the others stay; share 0 changes nothing; a bad share is refused."""
+    from dsf.data.sketch_extraction import pencil_sketch
+    from dsf.networks import set_batchnorm_mode
+    from dsf.train.__main__ import parser, phase_text
+    from dsf.train.bank import encode_all
+    from dsf.train.data import pencil_all
+    from dsf.train.recipe import Recipe
+    from dsf.train.stage1 import build_stage1
+    from dsf.train.stage2 import with_pencilled
+
+    for size in (64, 128):
+        flat = np.full((size, size, 3), 150, np.uint8)
+        assert pencil_sketch(flat).shape == (size, size) and (pencil_sketch(flat) >= 254).all()
+        edge = flat.copy()
+        edge[:, size // 2:] = 30  # a dark half: flat, so white inside; only its border is drawn, on its dark side
+        drawn = pencil_sketch(edge).astype(int)
+        row = drawn[size // 2]
+        assert row[: size // 4].min() >= 254 and row[size // 2] < 200  # paper far away, a stroke at the edge
+    encoders = build_stage1(CFG)
+    for m in encoders.values():
+        set_batchnorm_mode(m, "eval")
+    pack = _pack(8)
+    sketches, photos = pack["sketches"], pack["photos"]
+    latents = encode_all(encoders, sketches, progress=False)
+    same = with_pencilled(latents, sketches, photos, encoders, 0.0, np.random.default_rng(0))
+    assert same[0] is latents and same[1] is sketches
+    out, drawn = with_pencilled(latents, sketches, photos, encoders, 0.5, np.random.default_rng(0))
+    rows = np.flatnonzero((drawn != sketches).any(axis=(1, 2)))
+    kept = np.setdiff1d(np.arange(8), rows)
+    assert 1 <= len(rows) <= 7 and drawn.dtype == np.uint8
+    np.testing.assert_array_equal(drawn[rows], pencil_all(photos[rows]))
+    fresh = encode_all(encoders, drawn[rows], progress=False)
+    for p in PARTS:
+        np.testing.assert_array_equal(out[p][kept], latents[p][kept])
+        np.testing.assert_allclose(out[p][rows], fresh[p], rtol=1e-5, atol=1e-5)
+
+    with pytest.raises(ValueError, match="pencil share"):
+        Recipe(pencil_share=-0.1)
+    with pytest.raises(SystemExit):
+        parser().parse_args(["stage2", "--data", "d", "--out", "o", "--pencil-share", "2"])
+    assert "expected a share in [0, 1]" in capsys.readouterr().err
+    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--pencil-share", "0.5"]).pencil_share == 0.5
+    assert ", 50% of sketches pencil-drawn from the photo" in phase_text(Recipe(pencil_share=0.5).as_phase())
+    _phase_from_before("pencil_share")
 
 
 def test_ink_weighted_l1_counts_strokes_more():

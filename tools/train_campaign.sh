@@ -22,6 +22,7 @@
 #   LATENT_NOISE=0.2 ...                                  # noisy training latents (--latent-noise)
 #   AUGMENT=0.5 ...                                       # half the faces from augmented sketches (--augment-share)
 #   MIRROR=0.5 ...                                        # half the faces mirrored, sketch and photo (--mirror-share)
+#   PENCIL=0.5 ...                                        # half the sketches pencil-drawn from the photo (--pencil-share)
 #   EMA=0.999 ...                                         # keep (and export) a weight average (--ema-decay)
 #   STEPS=3348 ...                                        # stop after this many steps of this call (--max-steps)
 #   SEED=1 ...                                            # a new run's seed (a resumed run keeps its own)
@@ -59,7 +60,7 @@ option FM --lambda-fm; option L1 --lambda-l1; option LOCAL --lambda-local; optio
 option LOCAL_WEIGHTS --local-weights; option ID --lambda-id; option ID_GRADIENT --id-gradient
 option ID_TEMPERATURE --id-temperature; option ID_REGION --id-region; option ID_SIGNATURE --id-signature
 option SSIM --lambda-ssim
-option REFINE --refine-share; option LATENT_NOISE --latent-noise; option AUGMENT --augment-share; option MIRROR --mirror-share
+option REFINE --refine-share; option LATENT_NOISE --latent-noise; option AUGMENT --augment-share; option MIRROR --mirror-share; option PENCIL --pencil-share
 option LR --lr; option LR_D --lr-d; option D_NOISE --d-noise
 option EMA --ema-decay; option SEED --seed; option DECAY --lr-decay-steps; option UNTIL --until; option STEPS --max-steps
 

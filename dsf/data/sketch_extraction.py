@@ -1,4 +1,5 @@
-"""Line sketches from photos (difference-of-Gaussians lines + cleanup), and scanned-sketch cleanup.
+"""Line sketches from photos (difference-of-Gaussians lines + cleanup), pencil drawings of photos
+for training (`pencil_sketch`), and scanned-sketch cleanup.
 
 Only FS2K has hand-drawn sketches; every other training photo needs one the kit draws itself.
 What people draw, and what the model is given at test time, is a few thin dark contours on
@@ -90,6 +91,25 @@ def draw_strokes(ink: np.ndarray, width: float) -> np.ndarray:
     dist = cv2.distanceTransform(255 - skeleton, cv2.DIST_L2, 3)
     darkness = np.clip(width / 2 + 0.5 - dist, 0, 1)
     return (255 * (1 - darkness)).round().astype(np.uint8)
+
+
+PENCIL_SIGMA = 3.0  # blur of the pencil filter (px at a 128-pixel canvas)
+
+
+def pencil_sketch(rgb: np.ndarray, sigma: float = PENCIL_SIGMA) -> np.ndarray:
+    """A pencil drawing of an aligned photo (H×W×3 uint8 -> H×W uint8): the classic "colour dodge"
+    of the grey photo by its blurred negative, grey / (1 − blur(1 − grey)), `sigma` px at a
+    128-pixel canvas and scaled with it.
+
+    Flat regions come out white, contours and hair as grey, hatching-like strokes: the look of
+    FS2K's artist sketches, not of the kit's thin line sketches. What matters for training: the
+    frozen encoders place these drawings of SCUT and CelebAMask photos among the FS2K artist
+    sketches (81–95 % of each part's ten nearest bank latents are FS2K faces, against 8–14 % for
+    their line sketches; `docs/campaign.md`, forty-fifth period). Unlike an artist's sketch it
+    carries the photo's own shading, so it is a training input only, never an evaluation one."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    blur = cv2.GaussianBlur(255 - grey, (0, 0), sigma * grey.shape[1] / 128)
+    return np.clip(grey * 255 / np.maximum(255 - blur, 1), 0, 255).astype(np.uint8)
 
 
 def normalise_artist_sketch(grey: np.ndarray) -> np.ndarray:

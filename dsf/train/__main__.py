@@ -266,6 +266,7 @@ def phase_text(ph: dict) -> str:
             + (f", latent noise {ph['latent_noise']:g}× spread" if ph.get("latent_noise") else "")
             + (f", {ph['augment_share']:.0%} of sketches augmented" if ph.get("augment_share") else "")
             + (f", {ph['mirror_share']:.0%} of faces mirrored" if ph.get("mirror_share") else "")
+            + (f", {ph['pencil_share']:.0%} of sketches pencil-drawn from the photo" if ph.get("pencil_share") else "")
             + (f", weights averaged (EMA decay {ph['ema_decay']:g})" if ph.get("ema_decay") else ""))
 
 
@@ -338,6 +339,10 @@ def _loss_weights(sp):
         "photo alike, the sketch encoded afresh by the frozen encoders (pix2pixHD flips its pairs by default; "
         "the kit's departure from the paper's training; 0: none)", type=_checked_number(check_share, "a share in [0, 1]"),
         new="0")
+    add("--pencil-share", "share of each batch's faces drawn afresh from their own photo by a pencil filter "
+        "(dsf.data.sketch_extraction.pencil_sketch) and encoded by the frozen encoders, which place such "
+        "drawings among FS2K's artist sketches (the kit's departure; 0: none)",
+        type=_checked_number(check_share, "a share in [0, 1]"), new="0")
     add("--ema-decay", "keep a moving average of the feature decoders' and generator's weights, this much "
         "of it kept per step (e.g. 0.999: about the last 1,000 steps); export exports it (the kit's "
         "departure; 0: none)", type=_checked_number(check_ema_decay, "a decay in [0, 1), e.g. 0.999"), new="0")

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..data.augment import augment_sketch
 from ..data.dataset import load_pack
+from ..data.sketch_extraction import pencil_sketch
 
 
 def load_split(root, split: str) -> dict:
@@ -44,6 +45,11 @@ def normalise_sex(values, n: int) -> np.ndarray:
 def augment_all(sketches: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each sketch through `dsf.data.augment.augment_sketch` (pen width, small warp, dropped strokes)."""
     return np.stack([np.asarray(augment_sketch(s, rng=rng), np.uint8) for s in sketches])
+
+
+def pencil_all(photos: np.ndarray) -> np.ndarray:
+    """N×H×W×3 aligned photos -> N×H×W pencil drawings of them (`dsf.data.sketch_extraction.pencil_sketch`)."""
+    return np.stack([pencil_sketch(p) for p in photos])
 
 
 def mirror_columns(canvas: int) -> np.ndarray:

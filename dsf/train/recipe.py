@@ -35,7 +35,8 @@ class Recipe:
     projection (`refine_share`, see `stage2.with_refined`), the noise added to the training
     latents (`latent_noise`, see `stage2.with_noise`), the share of training faces encoded
     afresh from an augmented sketch (`augment_share`, see `stage2.with_augmented`), the share
-    mirrored about the faces' axis (`mirror_share`, see `stage2.with_mirrored`), the
+    mirrored about the faces' axis (`mirror_share`, see `stage2.with_mirrored`), the share
+    drawn afresh from the photo by the pencil filter (`pencil_share`, see `stage2.with_pencilled`), the
     learning rates (`lr_d` None: `lr`), how the identity loss's gradient reaches the colour
     channels (`id_gradient`, one of `ID_GRADIENTS`), its softmax temperature (`id_temperature`:
     lower weighs the photos most like each face harder) and region (`id_region`, one of
@@ -58,6 +59,7 @@ class Recipe:
     latent_noise: float = 0.0
     augment_share: float = 0.0
     mirror_share: float = 0.0
+    pencil_share: float = 0.0
     lr: float = LR
     lr_d: float | None = None
     lr_decay_steps: int = 0
@@ -69,6 +71,7 @@ class Recipe:
         object.__setattr__(self, "refine_share", check_share(self.refine_share, "refine share"))
         object.__setattr__(self, "augment_share", check_share(self.augment_share, "augment share"))
         object.__setattr__(self, "mirror_share", check_share(self.mirror_share, "mirror share"))
+        object.__setattr__(self, "pencil_share", check_share(self.pencil_share, "pencil share"))
         object.__setattr__(self, "latent_noise", check_latent_noise(self.latent_noise))
         object.__setattr__(self, "ema_decay", check_ema_decay(self.ema_decay))
         object.__setattr__(self, "id_gradient", check_choice(self.id_gradient, ID_GRADIENTS, "identity gradient"))

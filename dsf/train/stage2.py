@@ -39,7 +39,9 @@ the sketches changed that, though the re-drawn sketches bought pixel accuracy). 
 faces' axis, sketch and photo alike, as pix2pixHD flips its training pairs by default; the
 held-out FS2K sketches find 98–99 % of their nearest bank latents among the 1,029 FS2K training
 faces (the artist's drawing style, not the face, decides the neighbourhood), so for the test's
-sketches the generator learns from those faces alone.
+sketches the generator learns from those faces alone. `--pencil-share` (`with_pencilled`) brings the
+other faces there: a share of the batch is drawn afresh from its own photo by a pencil filter,
+which the frozen encoders place among the artist sketches.
 
 λ_FM = 10 is pix2pixHD's. λ_L1 defaults to 100 (pix2pix's pixel-L1 weight): with pix2pixHD's 10,
 the kit's first 2 epochs at canvas 128 were dominated by feature matching against a
@@ -60,7 +62,7 @@ from ..config import Config
 from .average import PREFIX, WeightAverage, has_average
 from .bank import build_bank, encode_all, load_bank_arrays
 from .checkpoint import read_meta
-from .data import augment_all, load_split, load_split_or_none, mirror_all, mirror_columns, sample_rows
+from .data import augment_all, load_split, load_split_or_none, mirror_all, mirror_columns, pencil_all, sample_rows
 from .recipe import Recipe, record_phase
 from .runner import Budget, StageRun, new_meta
 from .stage1 import BETAS, load_encoders
@@ -236,6 +238,20 @@ def unmirrored(faces, mirrored=None):
     return faces + mask * (jt.matmul(faces, jt.array(flip)) - faces)
 
 
+def with_pencilled(latents: dict, sketches: np.ndarray, photos: np.ndarray, encoders: dict, share: float,
+                   rng) -> tuple[dict, np.ndarray]:
+    """The batch's latents and sketches with a `share` of the faces (drawn row by row) drawn afresh
+    from their own photo by the pencil filter (`data.pencil_all`) and encoded by the frozen
+    `encoders`: the SCUT and CelebAMask faces, whose line sketches sit far from the artist
+    sketches in latent space, drawn in a style the encoders place among them."""
+    rows = np.flatnonzero(rng.uniform(size=len(sketches)) < share)
+    if not len(rows):
+        return latents, sketches
+    sketches = sketches.copy()
+    sketches[rows] = pencil_all(photos[rows])
+    return with_encoded(latents, sketches, rows, encoders), sketches
+
+
 def with_augmented(latents: dict, sketches: np.ndarray, encoders: dict, share: float, rng) -> tuple[dict, np.ndarray]:
     """The batch's latents and sketches with a `share` of the faces (drawn row by row) replaced by
     an augmented copy of the sketch (`data.augment_all`: pen width, small warp, dropped strokes)
@@ -323,7 +339,7 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
     gallery = photo_signatures(pack["photos"], recipe.id_region, recipe.id_signature) if recipe.lambda_id else None
     projected = leave_one_out_projections(bank, cfg.k) if recipe.refine_share else None
     spread = {p: bank[p].std(axis=0) for p in PARTS} if recipe.latent_noise else None
-    encoders = load_encoders(out, cfg, init) if recipe.augment_share or recipe.mirror_share else None
+    encoders = load_encoders(out, cfg, init) if recipe.augment_share or recipe.mirror_share or recipe.pencil_share else None
     jt.set_global_seed(seed + 7919 + meta["step"])
 
     def train_rows(rows) -> dict:
@@ -335,6 +351,9 @@ def train_stage2(data_root, cfg: Config, out, epochs: int = 100, minutes: float 
         if recipe.mirror_share:
             latents, sketches, photos, mirrored = with_mirrored(latents, sketches, photos, encoders, recipe.mirror_share,
                                                                 np.random.default_rng((seed, 8, meta["step"])))
+        if recipe.pencil_share:
+            latents, sketches = with_pencilled(latents, sketches, photos, encoders, recipe.pencil_share,
+                                               np.random.default_rng((seed, 9, meta["step"])))
         if recipe.augment_share:
             latents, sketches = with_augmented(latents, sketches, encoders, recipe.augment_share,
                                                np.random.default_rng((seed, 6, meta["step"])))
