@@ -42,6 +42,29 @@ def _pack(n, seed=0):
             "sex": sex, "source": np.array(["synthetic"] * n)}
 
 
+def _frozen_encoders():
+    """Fresh stage-1 encoders in inference mode, as stage 2 holds them frozen."""
+    from dsf.networks import set_batchnorm_mode
+    from dsf.train.stage1 import build_stage1
+
+    encoders = build_stage1(CFG)
+    for m in encoders.values():
+        set_batchnorm_mode(m, "eval")
+    return encoders
+
+
+def _assert_reencoded(out, latents, sketches, rows, encoders):
+    """`out` holds the frozen `encoders`' latents of `sketches` in `rows` and `latents` elsewhere."""
+    from dsf.train.bank import encode_all
+
+    kept = np.setdiff1d(np.arange(len(sketches)), rows)
+    fresh = encode_all(encoders, sketches[rows], progress=False)
+    for p in PARTS:
+        np.testing.assert_array_equal(out[p][kept], latents[p][kept])
+        np.testing.assert_allclose(out[p][rows], fresh[p], rtol=1e-5, atol=1e-5)
+        assert not np.allclose(out[p][rows], latents[p][rows])
+
+
 def _snapshot(mods):
     return {k: {n: v.numpy().copy() for n, v in m.state_dict().items()} for k, m in mods.items()}
 
@@ -581,15 +604,11 @@ def test_augmented_faces_are_other_drawings_encoded_afresh(capsys):
     """--augment-share: the chosen rows get an augmented sketch and that sketch's latents under
     the encoders, the others stay; share 0 changes nothing; a share outside [0, 1] is refused
     with a clear error."""
-    from dsf.networks import set_batchnorm_mode
     from dsf.train.bank import encode_all
     from dsf.train.recipe import Recipe
-    from dsf.train.stage1 import build_stage1
     from dsf.train.stage2 import with_augmented
 
-    encoders = build_stage1(CFG)
-    for m in encoders.values():
-        set_batchnorm_mode(m, "eval")
+    encoders = _frozen_encoders()
     sketches = _sketches(16, 2)
     latents = encode_all(encoders, sketches, progress=False)
     same, same_sketches = with_augmented(latents, sketches, encoders, 0.0, np.random.default_rng(0))
@@ -597,12 +616,7 @@ def test_augmented_faces_are_other_drawings_encoded_afresh(capsys):
     out, drawn = with_augmented(latents, sketches, encoders, 0.5, np.random.default_rng(0))
     changed = np.flatnonzero([not np.array_equal(a, b) for a, b in zip(drawn, sketches)])
     assert 3 <= len(changed) <= 13 and drawn.dtype == np.uint8  # about half, drawn row by row
-    kept = np.setdiff1d(np.arange(16), changed)
-    fresh = encode_all(encoders, drawn[changed], progress=False)
-    for p in PARTS:
-        np.testing.assert_array_equal(out[p][kept], latents[p][kept])
-        np.testing.assert_allclose(out[p][changed], fresh[p], rtol=1e-5, atol=1e-5)
-        assert not np.allclose(out[p][changed], latents[p][changed])
+    _assert_reencoded(out, latents, drawn, changed, encoders)
     with pytest.raises(ValueError, match="augment share"):
         Recipe(augment_share=1.5)
     from dsf.train.__main__ import parser
@@ -618,21 +632,17 @@ def test_mirrored_faces_are_new_aligned_faces_and_compared_back(capsys):
     stay; share 0 changes nothing; the identity loss mirrors those faces back before it compares
     them with the gallery, with a gradient; a bad share is refused with a clear error."""
     from dsf.data.align import template_points
-    from dsf.networks import set_batchnorm_mode
     from dsf.train.__main__ import parser, phase_text
     from dsf.train.bank import encode_all
     from dsf.train.data import mirror_all, mirror_columns
     from dsf.train.losses import identity_contrast
     from dsf.train.recipe import Recipe
-    from dsf.train.stage1 import build_stage1
     from dsf.train.stage2 import photo_signatures, photo_var, unmirrored, with_mirrored
 
     cols, t = mirror_columns(128), template_points(128)
     assert cols[int(t[0, 0])] == int(t[1, 0]) and cols[int(t[1, 0])] == int(t[0, 0])  # eye1 ↔ eye2
     assert (cols[:124] == 123 - np.arange(124)).all() and sorted(set(cols)) == list(range(124))
-    encoders = build_stage1(CFG)
-    for m in encoders.values():
-        set_batchnorm_mode(m, "eval")
+    encoders = _frozen_encoders()
     pack = _pack(8)
     sketches, photos = pack["sketches"], pack["photos"]
     latents = encode_all(encoders, sketches, progress=False)
@@ -644,10 +654,7 @@ def test_mirrored_faces_are_new_aligned_faces_and_compared_back(capsys):
     np.testing.assert_array_equal(drawn[rows], sketches[rows][:, :, cols])
     np.testing.assert_array_equal(shot[rows], photos[rows][:, :, cols])
     np.testing.assert_array_equal(drawn[kept], sketches[kept])
-    fresh = encode_all(encoders, drawn[rows], progress=False)
-    for p in PARTS:
-        np.testing.assert_array_equal(out[p][kept], latents[p][kept])
-        np.testing.assert_allclose(out[p][rows], fresh[p], rtol=1e-5, atol=1e-5)
+    _assert_reencoded(out, latents, drawn, rows, encoders)
 
     # A face that is its mirrored photo, mirrored back, is its photo (but for the reflected border).
     faces = photo_var(mirror_all(photos))
@@ -676,12 +683,10 @@ def test_pencil_drawn_sketches_replace_the_chosen_rows(capsys):
     grey stroke beside it, at any canvas; the chosen rows' sketches are drawn afresh from their
     photos and encoded, the others stay; share 0 changes nothing; a bad share is refused."""
     from dsf.data.sketch_extraction import pencil_sketch
-    from dsf.networks import set_batchnorm_mode
     from dsf.train.__main__ import parser, phase_text
     from dsf.train.bank import encode_all
     from dsf.train.data import pencil_all
     from dsf.train.recipe import Recipe
-    from dsf.train.stage1 import build_stage1
     from dsf.train.stage2 import with_pencilled
 
     for size in (64, 128):
@@ -692,9 +697,7 @@ def test_pencil_drawn_sketches_replace_the_chosen_rows(capsys):
         drawn = pencil_sketch(edge).astype(int)
         row = drawn[size // 2]
         assert row[: size // 4].min() >= 254 and row[size // 2] < 200  # paper far away, a stroke at the edge
-    encoders = build_stage1(CFG)
-    for m in encoders.values():
-        set_batchnorm_mode(m, "eval")
+    encoders = _frozen_encoders()
     pack = _pack(8)
     sketches, photos = pack["sketches"], pack["photos"]
     latents = encode_all(encoders, sketches, progress=False)
@@ -702,13 +705,9 @@ def test_pencil_drawn_sketches_replace_the_chosen_rows(capsys):
     assert same[0] is latents and same[1] is sketches
     out, drawn = with_pencilled(latents, sketches, photos, encoders, 0.5, np.random.default_rng(0))
     rows = np.flatnonzero((drawn != sketches).any(axis=(1, 2)))
-    kept = np.setdiff1d(np.arange(8), rows)
     assert 1 <= len(rows) <= 7 and drawn.dtype == np.uint8
     np.testing.assert_array_equal(drawn[rows], pencil_all(photos[rows]))
-    fresh = encode_all(encoders, drawn[rows], progress=False)
-    for p in PARTS:
-        np.testing.assert_array_equal(out[p][kept], latents[p][kept])
-        np.testing.assert_allclose(out[p][rows], fresh[p], rtol=1e-5, atol=1e-5)
+    _assert_reencoded(out, latents, drawn, rows, encoders)
 
     with pytest.raises(ValueError, match="pencil share"):
         Recipe(pencil_share=-0.1)
