@@ -426,6 +426,23 @@ def test_identity_region_face_compares_the_centre_only_and_is_a_recorded_option(
     np.testing.assert_allclose(signature(faces, 32, region="face").numpy(), face[3:], atol=1e-5)
 
 
+def _check_share_option(capsys, field: str, bad: float, shown: str) -> None:
+    """A share option (`field`, e.g. "mirror_share"): a bad value is refused by the recipe and, with a
+    clear message, by the command line; 0.5 is parsed and shown as `shown`; old phases resume."""
+    from dsf.train.__main__ import parser, phase_text
+    from dsf.train.recipe import Recipe
+
+    flag = "--" + field.replace("_", "-")
+    with pytest.raises(ValueError, match=field.replace("_", " ")):
+        Recipe(**{field: bad})
+    with pytest.raises(SystemExit):
+        parser().parse_args(["stage2", "--data", "d", "--out", "o", flag, "2"])
+    assert "expected a share in [0, 1]" in capsys.readouterr().err
+    assert getattr(parser().parse_args(["stage2", "--data", "d", "--out", "o", flag, "0.5"]), field) == 0.5
+    assert shown in phase_text(Recipe(**{field: 0.5}).as_phase())
+    _phase_from_before(field)
+
+
 def _phase_from_before(option: str) -> dict:
     """A checkpoint meta whose one loss phase (λ_id 100) was recorded before `option` existed:
     recording the same recipe again must not start a new phase (it trained with the default)."""
@@ -632,11 +649,9 @@ def test_mirrored_faces_are_new_aligned_faces_and_compared_back(capsys):
     stay; share 0 changes nothing; the identity loss mirrors those faces back before it compares
     them with the gallery, with a gradient; a bad share is refused with a clear error."""
     from dsf.data.align import template_points
-    from dsf.train.__main__ import parser, phase_text
     from dsf.train.bank import encode_all
     from dsf.train.data import mirror_all, mirror_columns
     from dsf.train.losses import identity_contrast
-    from dsf.train.recipe import Recipe
     from dsf.train.stage2 import photo_signatures, photo_var, unmirrored, with_mirrored
 
     cols, t = mirror_columns(128), template_points(128)
@@ -668,14 +683,7 @@ def test_mirrored_faces_are_new_aligned_faces_and_compared_back(capsys):
     assert abs(as_mirrored.item() - exact.item()) < 0.1 * abs(as_is.item() - exact.item())
     assert np.abs(jt.grad(as_mirrored, faces).numpy()).sum() > 0
 
-    with pytest.raises(ValueError, match="mirror share"):
-        Recipe(mirror_share=1.5)
-    with pytest.raises(SystemExit):
-        parser().parse_args(["stage2", "--data", "d", "--out", "o", "--mirror-share", "2"])
-    assert "expected a share in [0, 1]" in capsys.readouterr().err
-    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--mirror-share", "0.5"]).mirror_share == 0.5
-    assert ", 50% of faces mirrored" in phase_text(Recipe(mirror_share=0.5).as_phase())
-    _phase_from_before("mirror_share")
+    _check_share_option(capsys, "mirror_share", 1.5, ", 50% of faces mirrored")
 
 
 def test_pencil_drawn_sketches_replace_the_chosen_rows(capsys):
@@ -683,10 +691,8 @@ def test_pencil_drawn_sketches_replace_the_chosen_rows(capsys):
     grey stroke beside it, at any canvas; the chosen rows' sketches are drawn afresh from their
     photos and encoded, the others stay; share 0 changes nothing; a bad share is refused."""
     from dsf.data.sketch_extraction import pencil_sketch
-    from dsf.train.__main__ import parser, phase_text
     from dsf.train.bank import encode_all
     from dsf.train.data import pencil_all
-    from dsf.train.recipe import Recipe
     from dsf.train.stage2 import with_pencilled
 
     for size in (64, 128):
@@ -709,14 +715,7 @@ def test_pencil_drawn_sketches_replace_the_chosen_rows(capsys):
     np.testing.assert_array_equal(drawn[rows], pencil_all(photos[rows]))
     _assert_reencoded(out, latents, drawn, rows, encoders)
 
-    with pytest.raises(ValueError, match="pencil share"):
-        Recipe(pencil_share=-0.1)
-    with pytest.raises(SystemExit):
-        parser().parse_args(["stage2", "--data", "d", "--out", "o", "--pencil-share", "2"])
-    assert "expected a share in [0, 1]" in capsys.readouterr().err
-    assert parser().parse_args(["stage2", "--data", "d", "--out", "o", "--pencil-share", "0.5"]).pencil_share == 0.5
-    assert ", 50% of sketches pencil-drawn from the photo" in phase_text(Recipe(pencil_share=0.5).as_phase())
-    _phase_from_before("pencil_share")
+    _check_share_option(capsys, "pencil_share", -0.1, ", 50% of sketches pencil-drawn from the photo")
 
 
 def test_ink_weighted_l1_counts_strokes_more():
