@@ -902,6 +902,8 @@ def test_a_resumed_run_keeps_its_recipe_unless_options_change_it(tmp_path, monke
         return {"step": 350, "epoch": 0, "pos": 0, "seconds": 0.0, "done": False}
 
     monkeypatch.setattr(stage2, "train_stage2", fake_training)
+    assert cmd_stage2(parser().parse_args(["stage2", "--data", "d", "--out", str(tmp_path)]), CFG) == meta
+    assert not seen and "finished at step 350; nothing to train. Add --extend" in capsys.readouterr().out
     cmd_stage2(parser().parse_args(["stage2", "--data", "d", "--out", str(tmp_path), "--extend"]), CFG)
     assert seen["recipe"] == dataclasses.replace(shipped, lr_decay_steps=0)
     assert "stage2 recipe: λ_FM 5, λ_L1 400, λ_local 100 (eye1, eye2, nose ×4, mouth, remainder), λ_id 10, lr 5e-05 (D 1.25e-05)" \

@@ -23,7 +23,8 @@
 Every stage is seeded and resumable (`<out>/<stage>/checkpoint.npz`, rewritten every N steps
 and at each epoch end; restarting continues from the saved step), logs its losses per step
 (`losses.jsonl`, plotted to `curves.png`) and writes sample grids of held-out `val` sketches
-(`samples/*.png`). `--minutes` / `--until` stop a stage cleanly at a step boundary.
+(`samples/*.png`). `--minutes` / `--until` stop a stage cleanly at a step boundary, and the
+stage then counts as finished: `stage2 --extend` trains it on (`--max-steps` does not finish it).
 """
 from .checkpoint import LossLog, load_checkpoint, save_checkpoint  # noqa: F401
 

@@ -86,7 +86,13 @@ def cmd_stage2(args, cfg):
     from .stage2 import train_stage2
 
     given = {name: getattr(args, name) for name in Recipe.__dataclass_fields__}
-    recipe = resumed_recipe(given, read_meta(Path(args.out) / "stage2" / "checkpoint.npz"))
+    saved = read_meta(Path(args.out) / "stage2" / "checkpoint.npz")
+    if saved and saved.get("done") and not getattr(args, "extend", False):
+        # A run stopped by its clock is finished too; resuming it without --extend trains nothing.
+        _log(f"stage2: {args.out} finished at step {saved['step']}; nothing to train. Add --extend "
+             "(with a new --until / --minutes / --epochs / --max-steps) to train on")
+        return saved
+    recipe = resumed_recipe(given, saved)
     _log(f"stage2 recipe: {phase_text(recipe.as_phase())}")
     meta = train_stage2(args.data, cfg, args.out, epochs=args.epochs, minutes=args.minutes,
                         until=_until(args.until), batch=args.batch, seed=args.seed, ckpt_every=args.ckpt_every,
